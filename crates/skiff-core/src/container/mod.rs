@@ -1,13 +1,15 @@
 //! The container lifecycle API: create, start, state, kill, delete, exec, run.
 //!
-//! OWNER: lead. Signatures here are the contract the CLI and the engine code against.
+//! One file per verb group: `create.rs` (create, run), `lifecycle.rs` (start, kill, delete),
+//! `exec.rs`. The CLI and the engine both call this API.
+
+mod create;
+mod exec;
+mod lifecycle;
 
 use std::path::PathBuf;
 
-use nix::sys::signal::Signal;
-use oci_spec::runtime::Process;
-
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::{OciState, Record, Status, Store};
 
 /// Where containers live and how they are made.
@@ -50,47 +52,52 @@ impl Runtime {
     pub fn new(root: impl Into<PathBuf>) -> Runtime {
         Runtime { store: Store::new(root), systemd_cgroup: false }
     }
-    /// Creates a container: it waits in `created` for `start`.
-    pub fn create(&self, _id: &str, _opts: &CreateOptions) -> Result<Container> {
-        todo!()
+
+    pub fn load(&self, id: &str) -> Result<Container> {
+        let rec = self.store.load(id)?;
+        Ok(Container { store: self.store.clone(), rec })
     }
-    /// create + start + wait (foreground; a terminal config is wired to the caller's terminal)
-    /// + delete. Returns the exit status as a shell would (128+N for a signal). With `detach`,
-    /// returns 0 once started.
-    pub fn run(&self, _id: &str, _opts: &CreateOptions, _detach: bool) -> Result<i32> {
-        todo!()
-    }
-    pub fn load(&self, _id: &str) -> Result<Container> {
-        todo!()
-    }
-    /// States of all containers, sorted by id.
+
+    /// States of all containers, sorted by id. Dirs without a state file (a create in
+    /// progress) are shown as `creating`? No: runc skips them; so do we.
     pub fn list(&self) -> Result<Vec<OciState>> {
-        todo!()
-    }
-    /// `delete --force` of an id that has no state: removes any leftover dir, succeeds.
-    pub fn delete(&self, _id: &str, _force: bool) -> Result<()> {
-        todo!()
+        let mut out = Vec::new();
+        for id in self.store.ids()? {
+            match self.load(&id) {
+                Ok(c) => out.push(c.state()),
+                Err(Error::NotExist(_)) => {}
+                Err(e) => tracing::warn!("skipping {id}: {e}"),
+            }
+        }
+        Ok(out)
     }
 }
 
 impl Container {
+    pub fn id(&self) -> &str {
+        &self.rec.id
+    }
+
     pub fn status(&self) -> Status {
-        todo!()
+        self.store.status(&self.rec)
     }
+
     pub fn state(&self) -> OciState {
-        todo!()
+        self.rec.oci_state(self.status())
     }
-    pub fn start(&self) -> Result<()> {
-        todo!()
-    }
-    pub fn kill(&self, _sig: Signal, _all: bool) -> Result<()> {
-        todo!()
-    }
+
+    /// Pids of every process in the container (its cgroup), or just the init without one.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        todo!()
+        if self.rec.cgroup_paths.is_empty() {
+            return Ok(if self.rec.init_alive() { vec![self.rec.pid] } else { Vec::new() });
+        }
+        crate::cgroups::Manager { paths: self.rec.cgroup_paths.clone() }.pids()
     }
-    /// Runs `process` in the container; returns its exit status, or 0 when detached.
-    pub fn exec(&self, _process: &Process, _opts: &ExecOptions) -> Result<i32> {
-        todo!()
-    }
+}
+
+/// Writes a pid file the way runc does (atomically, no newline).
+pub(crate) fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("skiff-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("write pid file", path, e))
 }

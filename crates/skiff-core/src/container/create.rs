@@ -1,0 +1,182 @@
+//! `create` and `run`.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
+use nix::sys::stat::Mode;
+
+use super::{write_pid_file, Container, CreateOptions, Runtime};
+use crate::cgroups::{Cgroups, Layout, Manager};
+use crate::error::{Error, Result, SysContext};
+use crate::namespaces::Plan;
+use crate::process::{channel, init::InitArgs, launch, supervise};
+use crate::rootfs::CgroupMount;
+use crate::spec::Bundle;
+use crate::state::{self, OciState, Record, Status, EXEC_FIFO};
+
+/// Undoes a half-made container unless disarmed.
+struct Cleanup<'a> {
+    rt: &'a Runtime,
+    id: &'a str,
+    cgroups: Vec<PathBuf>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = crate::cgroups::remove(&self.cgroups) {
+                tracing::warn!("cleanup: {e}");
+            }
+            if let Err(e) = self.rt.store.remove(self.id) {
+                tracing::warn!("cleanup: {e}");
+            }
+        }
+    }
+}
+
+fn cgroup_mounts(cg: &Cgroups, m: &Manager) -> Vec<CgroupMount> {
+    cg.hierarchies
+        .iter()
+        .zip(&m.paths)
+        .map(|(h, dir)| CgroupMount {
+            name: if cg.layout == Layout::Unified {
+                String::new()
+            } else {
+                h.mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            },
+            host_dir: dir.clone(),
+            v2: h.v2,
+        })
+        .collect()
+}
+
+impl Runtime {
+    /// Creates a container: it waits in `created` for `start`.
+    pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
+        self.create_inner(id, opts, false).map(|(c, _)| c)
+    }
+
+    /// create; with `foreground_tty` the pty master comes back to us instead of a socket.
+    fn create_inner(&self, id: &str, opts: &CreateOptions, foreground_tty: bool) -> Result<(Container, Option<OwnedFd>)> {
+        crate::spec::validate_id(id)?;
+        if self.systemd_cgroup {
+            return Err(Error::Cgroup("--systemd-cgroup: the systemd cgroup driver is not supported yet (use the default cgroupfs driver)".into()));
+        }
+        let bundle = Bundle::load(&opts.bundle)?;
+        let process = bundle.spec.process().as_ref().ok_or_else(|| Error::field("process", "missing (create needs a process to run)"))?;
+        let terminal = process.terminal() == Some(true);
+        if terminal && opts.console_socket.is_none() && !foreground_tty {
+            return Err(Error::field("process.terminal", "set, but no --console-socket was given to receive the pty master"));
+        }
+        if self.store.dir(id).exists() {
+            return Err(Error::Exists(id.to_string()));
+        }
+        let plan = Plan::from_spec(&bundle.spec)?;
+        let cgroups = Cgroups::detect()?;
+        let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+        let manager = cgroups.resolve(cgroups_path.as_deref(), id)?;
+        let console = match &opts.console_socket {
+            Some(p) => Some(crate::terminal::connect(p)?),
+            None => None,
+        };
+        let dir = self.store.create_dir(id)?;
+        let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
+        cleanup.cgroups = manager.create()?;
+        let fifo_path = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
+        let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", fifo_path.display()))?;
+        let (fg_ours, fg_theirs) = if terminal && foreground_tty && console.is_none() {
+            let (a, b) = socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).ctx(|| "socketpair")?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
+        let created = state::now_rfc3339();
+        let owner = String::new();
+        let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+        let state_json = |pid: i32| {
+            let s = OciState {
+                oci_version: crate::spec::OCI_VERSION.to_string(),
+                id: id.to_string(),
+                pid,
+                status: Status::Creating,
+                bundle: bundle.dir.clone(),
+                rootfs: bundle.rootfs.clone(),
+                created: created.clone(),
+                annotations: annotations.clone(),
+                owner: owner.clone(),
+            };
+            serde_json::to_string(&s).unwrap_or_default()
+        };
+        let (parent, child) = channel::pair()?;
+        let args = InitArgs {
+            id,
+            bundle: &bundle,
+            plan: &plan,
+            chan: child,
+            fifo,
+            console: console.or(fg_theirs),
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            preserve_fds: opts.preserve_fds,
+            cgroup_mounts: cgroup_mounts(&cgroups, &manager),
+        };
+        let pid = launch::spawn(args, parent, Some(&manager), &state_json)?;
+        let kill_init = || {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        };
+        let master = match &fg_ours {
+            Some(sock) => match crate::terminal::recv_fd(sock.as_fd()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    kill_init();
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let pid_start = state::proc_stat(pid).map(|(_, t)| t).unwrap_or(0);
+        let rec = Record {
+            id: id.to_string(),
+            pid,
+            pid_start,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created,
+            owner,
+            cgroup_paths: manager.paths.clone(),
+            cgroup_created: cleanup.cgroups.clone(),
+            spec: bundle.spec.clone(),
+        };
+        let saved = self.store.save(&rec).and_then(|()| match &opts.pid_file {
+            Some(p) => write_pid_file(p, pid),
+            None => Ok(()),
+        });
+        if let Err(e) = saved {
+            kill_init();
+            return Err(e);
+        }
+        cleanup.armed = false;
+        Ok((Container { store: self.store.clone(), rec }, master))
+    }
+
+    /// create + start + wait (foreground; a terminal config is wired to the caller's terminal)
+    /// + delete. Returns the exit status as a shell would (128+N for a signal). With `detach`,
+    /// returns 0 once started.
+    pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
+        let signals = if detach { None } else { Some(supervise::block()?) };
+        let (c, master) = self.create_inner(id, opts, !detach)?;
+        if let Err(e) = c.start() {
+            let _ = c.delete(true);
+            return Err(e);
+        }
+        let Some(signals) = signals else { return Ok(0) };
+        let code = supervise::wait(&signals, c.rec.pid, master);
+        c.delete(true)?;
+        code
+    }
+}

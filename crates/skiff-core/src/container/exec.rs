@@ -1,0 +1,51 @@
+//! `exec`: run another process in a running container.
+
+use std::os::fd::AsFd;
+
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
+use oci_spec::runtime::Process;
+
+use super::{write_pid_file, Container, ExecOptions};
+use crate::cgroups::Manager;
+use crate::error::{Error, Result, SysContext};
+use crate::process::{exec, supervise};
+use crate::state::Status;
+
+impl Container {
+    /// Runs `process` in the container; returns its exit status, or 0 when detached.
+    pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        match self.status() {
+            Status::Running | Status::Created => {}
+            Status::Paused => return Err(Error::State("cannot exec in a paused container (resume it first)".into())),
+            _ => return Err(Error::State("cannot exec in a stopped container".into())),
+        }
+        crate::spec::validate(&oci_spec::runtime::SpecBuilder::default().process(process.clone()).build().map_err(|e| Error::Other(e.to_string()))?)?;
+        let terminal = process.terminal() == Some(true);
+        if terminal && opts.detach && opts.console_socket.is_none() {
+            return Err(Error::Other("cannot allocate a tty for a detached exec without --console-socket".into()));
+        }
+        let joins = exec::target_namespaces(self.rec.pid, &self.rec.spec)?;
+        let signals = if opts.detach { None } else { Some(supervise::block()?) };
+        let (console, ours) = match &opts.console_socket {
+            Some(p) => (Some(crate::terminal::connect(p)?), None),
+            None if terminal => {
+                let (a, b) = socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).ctx(|| "socketpair")?;
+                (Some(b), Some(a))
+            }
+            None => (None, None),
+        };
+        let cgroup = (!self.rec.cgroup_paths.is_empty()).then(|| Manager { paths: self.rec.cgroup_paths.clone() });
+        let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref())?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        let master = match &ours {
+            Some(s) => Some(crate::terminal::recv_fd(s.as_fd())?),
+            None => None,
+        };
+        match signals {
+            None => Ok(0),
+            Some(sig) => supervise::wait(&sig, pid, master),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! `start`, `kill` and `delete`.
+
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+
+use super::{Container, Runtime};
+use crate::error::{Error, Result};
+use crate::hooks::{self, Kind};
+use crate::process;
+use crate::state::{Status, EXEC_FIFO};
+
+impl Container {
+    /// Releases a created container: its init execs the user's program.
+    pub fn start(&self) -> Result<()> {
+        match self.status() {
+            Status::Created => {}
+            Status::Stopped => return Err(Error::State("cannot start a container that has stopped".into())),
+            Status::Running | Status::Paused => return Err(Error::State("cannot start an already running container".into())),
+            Status::Creating => return Err(Error::State("cannot start a container that is still being created".into())),
+        }
+        let fifo = self.store.dir(self.id()).join(EXEC_FIFO);
+        let fd = nix::fcntl::open(&fifo, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::State(format!("cannot start container {}: init is not waiting ({e})", self.id())))?;
+        nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
+        drop(fd);
+        std::fs::remove_file(&fifo).map_err(|e| Error::io("remove", &fifo, e))?;
+        let state = serde_json::to_vec(&self.rec.oci_state(Status::Running)).unwrap_or_default();
+        hooks::run(&self.rec.spec, Kind::Poststart, &state)
+    }
+
+    /// Sends `sig` to the init, or with `all` to every process of the container.
+    pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
+        if self.status() == Status::Stopped {
+            return Err(Error::State("container not running".into()));
+        }
+        if all {
+            return self.signal_all(sig);
+        }
+        self.signal_init(sig)
+    }
+
+    fn signal_init(&self, sig: Signal) -> Result<()> {
+        let fd = process::pidfd_open(self.rec.pid).map_err(|_| Error::State("container not running".into()))?;
+        // The pidfd pins the process; check it is still our init and not a reused pid.
+        if !self.rec.init_alive() {
+            return Err(Error::State("container not running".into()));
+        }
+        process::pidfd_signal(&fd, sig as i32).map_err(|e| Error::Other(format!("signal {sig} to pid {}: {e}", self.rec.pid)))
+    }
+
+    fn signal_all(&self, sig: Signal) -> Result<()> {
+        let pids = self.pids()?;
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+        Ok(())
+    }
+
+    /// Deletes the container: a stopped one at once, a created one by killing its init first,
+    /// a running one only with `force`.
+    pub fn delete(&self, force: bool) -> Result<()> {
+        match self.status() {
+            Status::Stopped => {}
+            Status::Created => self.kill_and_wait()?,
+            s if force => {
+                let _ = s;
+                self.kill_and_wait()?
+            }
+            s => return Err(Error::State(format!("cannot delete container {} that is not stopped: {s}", self.id()))),
+        }
+        self.destroy()
+    }
+
+    fn kill_and_wait(&self) -> Result<()> {
+        let fd = process::pidfd_open(self.rec.pid).ok();
+        if self.rec.init_alive() {
+            if let Some(fd) = &fd {
+                let _ = process::pidfd_signal(fd, Signal::SIGKILL as i32);
+            }
+        }
+        let _ = self.signal_all(Signal::SIGKILL);
+        if let Some(fd) = &fd {
+            if !process::pidfd_wait(fd, Duration::from_secs(10)) {
+                return Err(Error::Other(format!("container {} init (pid {}) did not exit after SIGKILL", self.id(), self.rec.pid)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what the container left: its processes, cgroups, state; runs poststop hooks.
+    fn destroy(&self) -> Result<()> {
+        if !self.rec.cgroup_paths.is_empty() {
+            let _ = self.signal_all(Signal::SIGKILL);
+            crate::cgroups::remove(&self.rec.cgroup_created)?;
+        }
+        let state = serde_json::to_vec(&self.rec.oci_state(Status::Stopped)).unwrap_or_default();
+        hooks::run(&self.rec.spec, Kind::Poststop, &state)?;
+        self.store.remove(self.id())
+    }
+}
+
+impl Runtime {
+    /// Deletes a container; with `force` an id that no longer exists is not an error (any
+    /// leftover state dir is removed), as containerd expects.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        match self.load(id) {
+            Ok(c) => c.delete(force),
+            Err(Error::NotExist(_)) if force => self.store.remove(id),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `exec`: a new process inside a running container. It joins every namespace of the
+//! container's init (user first), its cgroup, and gets the process settings of its own spec.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+use nix::sys::wait::waitpid;
+use nix::unistd::ForkResult;
+use oci_spec::runtime::Process;
+
+use super::channel::{self, Channel, Msg};
+use super::init::{exit_now, unsafe_fork};
+use super::setup;
+use crate::cgroups::Manager;
+use crate::error::{Error, Result, SysContext};
+use crate::namespaces::{self, Join, ORDER};
+
+/// Opens the namespaces of `init_pid` that differ from ours, user first.
+pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Result<Vec<Join>> {
+    let mut out = Vec::new();
+    for kind in ORDER {
+        if !crate::spec::has_namespace(spec, kind) {
+            continue;
+        }
+        let name = namespaces::proc_name(kind);
+        let theirs = format!("/proc/{init_pid}/ns/{name}");
+        let f = std::fs::File::open(&theirs).map_err(|e| Error::io("open namespace", &theirs, e))?;
+        let same = match (f.metadata(), std::fs::metadata(format!("/proc/self/ns/{name}"))) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if !same {
+            out.push(Join { kind, fd: f.into() });
+        }
+    }
+    Ok(out)
+}
+
+/// Forks the exec'd process; returns its pid once it has exec'd (or the error it hit).
+pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, preserve_fds: u32, cgroup: Option<&Manager>) -> Result<i32> {
+    nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
+    let (parent, child) = channel::pair()?;
+    let first = match unsafe_fork().ctx(|| "fork")? {
+        ForkResult::Child => {
+            drop(parent);
+            first_child(child, &joins, process, console.as_ref(), preserve_fds)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child);
+    drop(console);
+    let r = (|| {
+        if let Some(cg) = cgroup {
+            cg.add(first.as_raw())?;
+        }
+        parent.send(&Msg::Go)?;
+        let pid = match parent.recv()? {
+            Some(Msg::InitPid(p)) => p,
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            _ => return Err(Error::Init("exec setup failed".into())),
+        };
+        let _ = waitpid(first, None);
+        // The channel is close-on-exec: EOF means the program is running.
+        match parent.recv()? {
+            None => Ok(pid),
+            Some(Msg::Error(e)) => {
+                let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
+                Err(Error::Init(e))
+            }
+            Some(m) => Err(Error::Other(format!("unexpected message {m:?}"))),
+        }
+    })();
+    if r.is_err() {
+        let _ = nix::sys::signal::kill(first, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(first, None);
+    }
+    r
+}
+
+fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32) -> ! {
+    let r = (|| -> Result<()> {
+        chan.expect(&Msg::Go)?;
+        for j in joins {
+            nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.kind)).ctx(|| format!("join {} namespace", namespaces::proc_name(j.kind)))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let _ = chan.send(&Msg::Error(e.to_string()));
+        exit_now(1);
+    }
+    match unsafe_fork() {
+        Ok(ForkResult::Child) => {
+            let err = match prepare(process, console) {
+                Ok(program) => setup::exec(process, &program, preserve_fds),
+                Err(e) => e,
+            };
+            let _ = chan.send(&Msg::Error(err.to_string()));
+            exit_now(127)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            let _ = chan.send(&Msg::InitPid(child.as_raw()));
+            exit_now(0)
+        }
+        Err(e) => {
+            let _ = chan.send(&Msg::Error(format!("fork: {e}")));
+            exit_now(1)
+        }
+    }
+}
+
+fn prepare(process: &Process, console: Option<&OwnedFd>) -> Result<setup::Program> {
+    nix::unistd::setsid().ctx(|| "setsid")?;
+    if process.terminal() == Some(true) {
+        let sock = console.ok_or_else(|| Error::Other("process.terminal is set but no console socket was given".into()))?;
+        crate::terminal::setup_console(sock)?;
+    }
+    let program = setup::resolve(process)?;
+    setup::apply_process(process)?;
+    Ok(program)
+}

@@ -1,0 +1,82 @@
+//! The runtime side of `create`: forks stage 1 and answers its requests (id maps, cgroup,
+//! createRuntime hooks) until the container's init reports `Ready`.
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid};
+
+use super::channel::{Channel, Msg};
+use super::init::{self, InitArgs};
+use crate::cgroups::Manager;
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, Kind};
+
+/// Forks the container. `parent` is our end of the channel whose other end is in `args`.
+/// `state` renders the OCI state JSON for a given init pid (for hooks). Returns the init pid.
+pub fn spawn(args: InitArgs, parent: Channel, cgroup: Option<&Manager>, state: &dyn Fn(i32) -> String) -> Result<i32> {
+    // The init is reparented to us when stage 1 exits, so that `run` can wait for it and a
+    // failed create can reap it.
+    nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
+    let new_user = args.plan.new_user;
+    let spec = args.bundle.spec.clone();
+    let stage1 = match init::unsafe_fork().ctx(|| "fork")? {
+        ForkResult::Child => {
+            drop(parent);
+            init::stage1(args)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(args);
+    let mut init_pid = None;
+    let result = drive(&parent, stage1, new_user, cgroup, &spec, state, &mut init_pid);
+    if result.is_err() {
+        for pid in [Some(stage1.as_raw()), init_pid].into_iter().flatten() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = waitpid(stage1, None);
+        if let Some(p) = init_pid {
+            let _ = waitpid(Pid::from_raw(p), None);
+        }
+    }
+    result
+}
+
+fn drive(
+    chan: &Channel,
+    stage1: Pid,
+    new_user: bool,
+    cgroup: Option<&Manager>,
+    spec: &oci_spec::runtime::Spec,
+    state: &dyn Fn(i32) -> String,
+    init_pid: &mut Option<i32>,
+) -> Result<i32> {
+    chan.expect(&Msg::Stage1)?;
+    if new_user {
+        crate::namespaces::write_id_maps(stage1.as_raw(), spec)?;
+    }
+    if let Some(cg) = cgroup {
+        cg.add(stage1.as_raw())?;
+    }
+    chan.send(&Msg::Go)?;
+    let pid = match chan.recv()? {
+        Some(Msg::InitPid(p)) => p,
+        Some(Msg::Error(e)) => return Err(Error::Init(e)),
+        other => return Err(Error::Init(format!("container setup failed before init started ({other:?})"))),
+    };
+    *init_pid = Some(pid);
+    let _ = waitpid(stage1, None);
+    loop {
+        match chan.recv()? {
+            Some(Msg::Ready) => return Ok(pid),
+            Some(Msg::Hooks) => {
+                let s = state(pid);
+                hooks::run(spec, Kind::Prestart, s.as_bytes())?;
+                hooks::run(spec, Kind::CreateRuntime, s.as_bytes())?;
+                chan.send(&Msg::State(s))?;
+            }
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            Some(m) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
+            None => return Err(Error::Init("container init exited during setup".into())),
+        }
+    }
+}

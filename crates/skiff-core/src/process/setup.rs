@@ -1,0 +1,127 @@
+//! The last steps before a container process runs its program, shared by the container's init
+//! and `exec`: rlimits, user and groups, capabilities, cwd, no_new_privs, and the exec itself.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::Process;
+
+use crate::error::{Error, Result, SysContext};
+use crate::security::{self, CapSets};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A resolved program ready for execve.
+#[derive(Debug)]
+pub struct Program {
+    pub path: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::field(what, format!("{s:?} holds a NUL byte")))
+}
+
+/// Resolves `process.args[0]` against the process's PATH (in the current root, i.e. inside the
+/// container), as runc does. Errors name the program.
+pub fn resolve(process: &Process) -> Result<Program> {
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let Some(arg0) = args.first() else { return Err(Error::field("process.args", "empty")) };
+    let env = process.env().as_deref().unwrap_or(&[]);
+    let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = if arg0.contains('/') {
+        let p = if Path::new(arg0).is_absolute() { Path::new(arg0).to_path_buf() } else { process.cwd().join(arg0) };
+        if !p.exists() {
+            return Err(Error::Init(format!("exec: {arg0:?}: no such file or directory")));
+        }
+        p
+    } else {
+        path_var
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(arg0))
+            .find(|p| is_executable(p))
+            .ok_or_else(|| Error::Init(format!("exec: {arg0:?}: executable file not found in $PATH")))?
+    };
+    Ok(Program {
+        path: CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::field("process.args[0]", "NUL byte"))?,
+        argv: args.iter().map(|a| cstring(a, "process.args")).collect::<Result<_>>()?,
+        envp: env.iter().map(|e| cstring(e, "process.env")).collect::<Result<_>>()?,
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// rlimits, user, capabilities and cwd, in runc's order: bounding set first (needs
+/// CAP_SETPCAP), then the user switch keeping capabilities, then the other sets.
+pub fn apply_process(process: &Process) -> Result<()> {
+    if let Some(limits) = process.rlimits() {
+        security::apply_rlimits(limits)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write oomScoreAdj", "/proc/self/oom_score_adj", e))?;
+    }
+    let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
+    if let Some(c) = &caps {
+        c.apply_bounding()?;
+    }
+    let user = process.user();
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    nix::sys::prctl::set_keepcaps(true).ctx(|| "prctl(PR_SET_KEEPCAPS)")?;
+    let gids: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    // setgroups is denied in a user namespace whose setgroups file says so; only fail when
+    // groups were really asked for.
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        if !gids.is_empty() {
+            return Err(Error::sys("setgroups (process.user.additionalGids)", e));
+        }
+    }
+    let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
+    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid {gid} (process.user.gid)"))?;
+    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setuid {uid} (process.user.uid)"))?;
+    nix::sys::prctl::set_keepcaps(false).ctx(|| "prctl(PR_SET_KEEPCAPS)")?;
+    if let Some(c) = &caps {
+        c.apply()?;
+    }
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
+    Ok(())
+}
+
+/// no_new_privs, fds, signal mask, then execve. Returns only on failure.
+pub fn exec(process: &Process, program: &Program, preserve_fds: u32) -> Error {
+    if process.no_new_privileges() == Some(true) {
+        if let Err(e) = security::set_no_new_privs() {
+            return e;
+        }
+    }
+    if let Err(e) = super::cloexec_from(3 + preserve_fds) {
+        return Error::sys("close_range", e);
+    }
+    reset_signals();
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+    match nix::unistd::execve(&program.path, &program.argv, &program.envp) {
+        Err(e) => Error::Init(format!("exec {:?}: {e}", program.path)),
+        Ok(never) => match never {},
+    }
+}
+
+/// Restores default dispositions (the Rust runtime ignores SIGPIPE; an ignored signal would
+/// survive execve into the container's program).
+fn reset_signals() {
+    for sig in nix::sys::signal::Signal::iterator() {
+        if matches!(sig, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: setting SIG_DFL installs no handler code; this process execs next.
+        let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
+    }
+}
