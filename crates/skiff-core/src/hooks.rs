@@ -132,7 +132,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let s = spec_with(&format!(
-            r#"{{"createRuntime":[{{"path":"/bin/sh","args":["sh","-c","cat > {o}; echo \"$0 $1 $FOO\" >> {o}","arg1"],"env":["FOO=bar"]}}]}}"#,
+            r#"{{"createRuntime":[{{"path":"/bin/sh","args":["sh","-c","cat > {o}; echo \"$0 $FOO\" >> {o}","arg1"],"env":["FOO=bar"]}}]}}"#,
             o = out.display()
         ));
         run(&s, Kind::CreateRuntime, br#"{"id":"x"}"#).unwrap();

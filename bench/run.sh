@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Benchmark: `run /bin/true` with skiff-runtime vs Debian's runc and crun, same bundle, one run.
+# Usage: bench/run.sh [ITERATIONS]   (root; builds skiff in release mode first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-50}"
+command -v runc >/dev/null && command -v crun >/dev/null || { echo "needs runc and crun (apt-get install runc crun)" >&2; exit 1; }
+cargo build --release -q -p skiff-runtime
+SKIFF="$PWD/target/release/skiff-runtime"
+WORK="$(mktemp -d /tmp/skiff-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+scripts/mkrootfs.sh "$WORK/bundle/rootfs" >/dev/null
+( cd "$WORK/bundle" && "$SKIFF" spec && python3 - <<'PY'
+import json
+c = json.load(open("config.json"))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+c["ociVersion"] = "1.0.2"   # crun 1.8 refuses >= 1.2
+json.dump(c, open("config.json", "w"), indent=1)
+PY
+)
+RT="{\"skiff\": [\"$SKIFF\", \"--root\", \"$WORK/skiff\"], \"runc\": [\"runc\", \"--root\", \"$WORK/runc\"], \"crun\": [\"crun\", \"--root\", \"$WORK/crun\"]}"
+echo "== hybrid layout hidden (crun cannot run on this host's hybrid cgroups): all three in one private mount namespace"
+unshare -m --propagation private sh -c '
+  if [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && grep -q . /sys/fs/cgroup/unified/cgroup.controllers; then
+    umount /sys/fs/cgroup/unified 2>/dev/null || mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers
+  fi
+  exec python3 bench/bench.py "$@"' sh "$WORK/bundle" "$N" "$RT"
+echo "== host layout as is (hybrid here): skiff and runc"
+python3 bench/bench.py "$WORK/bundle" "$N" "{\"skiff\": [\"$SKIFF\", \"--root\", \"$WORK/skiff\"], \"runc\": [\"runc\", \"--root\", \"$WORK/runc\"]}"

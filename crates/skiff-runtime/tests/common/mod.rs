@@ -1,0 +1,209 @@
+//! Shared helpers for integration tests: a busybox bundle, a private runtime root, and the
+//! `skiff-runtime` binary. Every helper cleans up after itself (Drop), so a failing test
+//! leaves no state dir, cgroup or process behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_skiff-runtime");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique container id for this test process.
+pub fn unique_id(tag: &str) -> String {
+    format!("skt-{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Skips (returns true) when not root or busybox-static is missing.
+pub fn skip() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let bb = Path::new("/bin/busybox").exists();
+    if !root || !bb {
+        eprintln!("skipping: needs root and /bin/busybox (busybox-static)");
+        return true;
+    }
+    false
+}
+
+/// Builds a busybox rootfs in `dir`.
+pub fn make_rootfs(dir: &Path) {
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "mnt", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
+    let mut perms = std::fs::metadata(dir.join("tmp")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o1777);
+    std::fs::set_permissions(dir.join("tmp"), perms).unwrap();
+}
+
+/// A runc-like config running `args`, with every namespace but user, cgroup and time.
+pub fn base_config(args: &[&str]) -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "skiff-test",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// A bundle directory with a busybox rootfs and a config.
+pub struct Bundle {
+    pub dir: tempfile::TempDir,
+}
+
+impl Bundle {
+    pub fn new(config: &Value) -> Bundle {
+        let dir = tempfile::Builder::new().prefix("skt-bundle").tempdir().unwrap();
+        make_rootfs(&dir.path().join("rootfs"));
+        let b = Bundle { dir };
+        b.write_config(config);
+        b
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+    pub fn write_config(&self, config: &Value) {
+        std::fs::write(self.dir.path().join("config.json"), serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    }
+}
+
+/// A runtime root dir; on drop force-deletes every container still in it.
+pub struct Runtime {
+    pub root: tempfile::TempDir,
+}
+
+impl Runtime {
+    pub fn new() -> Runtime {
+        Runtime { root: tempfile::Builder::new().prefix("skt-root").tempdir().unwrap() }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(self.root.path()).args(args);
+        c
+    }
+
+    /// Runs the runtime, returning its output (any exit status).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(std::process::Stdio::null()).output().expect("run skiff-runtime")
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "skiff-runtime {args:?} failed: {}\nstdout: {}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and requires failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "skiff-runtime {args:?} succeeded unexpectedly: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state JSON")
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// `run` in the foreground; returns (exit code, stdout, stderr).
+    pub fn run_container(&self, id: &str, bundle: &Bundle) -> (i32, String, String) {
+        let out = self.run(&["run", "--bundle", bundle.path().to_str().unwrap(), id]);
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.root.path().join(id)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(self.root.path()) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+/// Whether any v1/v2 cgroup directory for this container id exists on the host.
+pub fn cgroup_leftovers(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            let p = h.path().join("skiff").join(id);
+            if p.exists() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that nothing of container `id` is left on the host.
+pub fn assert_no_leftovers(rt: &Runtime, id: &str) {
+    assert!(!rt.state_dir(id).exists(), "state dir of {id} left behind");
+    assert!(cgroup_leftovers(id).is_empty(), "cgroups left behind: {:?}", cgroup_leftovers(id));
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(id), "mounts of {id} left behind");
+}
+
+/// Waits for a file to appear with content (a container writing into its rootfs).
+pub fn wait_for_file(p: &Path) -> String {
+    for _ in 0..500 {
+        if let Ok(s) = std::fs::read_to_string(p) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} never appeared", p.display());
+}
