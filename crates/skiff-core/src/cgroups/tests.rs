@@ -1,0 +1,1 @@
+//! Tests of the cgroups module: detection, resolution, fake v1/v2 trees, and the real host.
