@@ -48,7 +48,9 @@ fn unescape(s: &str) -> String {
         if b[i] == b'\\' && i + 3 < b.len() {
             let oct = &b[i + 1..i + 4];
             if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = u32::from(oct[0] - b'0') * 64 + u32::from(oct[1] - b'0') * 8 + u32::from(oct[2] - b'0');
+                let v = u32::from(oct[0] - b'0') * 64
+                    + u32::from(oct[1] - b'0') * 8
+                    + u32::from(oct[2] - b'0');
                 if let Ok(v) = u8::try_from(v) {
                     out.push(v);
                     i += 4;
@@ -68,7 +70,12 @@ fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMountLine>> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = || Error::Cgroup(format!("/proc/self/mountinfo line {}: malformed: {line:?}", n + 1));
+        let bad = || {
+            Error::Cgroup(format!(
+                "/proc/self/mountinfo line {}: malformed: {line:?}",
+                n + 1
+            ))
+        };
         let (pre, post) = line.split_once(" - ").ok_or_else(bad)?;
         let pre: Vec<&str> = pre.split(' ').collect();
         let post: Vec<&str> = post.split(' ').collect();
@@ -96,7 +103,12 @@ fn parse_mountinfo(text: &str) -> Result<Vec<CgroupMountLine>> {
             }
             set.into_iter().collect()
         };
-        out.push(CgroupMountLine { root: unescape(pre[3]), mount: PathBuf::from(unescape(pre[4])), v2, controllers });
+        out.push(CgroupMountLine {
+            root: unescape(pre[3]),
+            mount: PathBuf::from(unescape(pre[4])),
+            v2,
+            controllers,
+        });
     }
     Ok(out)
 }
@@ -108,14 +120,24 @@ fn parse_proc_cgroup(text: &str) -> Result<Vec<OwnLine>> {
             continue;
         }
         let mut parts = line.splitn(3, ':');
-        let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(Error::Cgroup(format!("/proc/self/cgroup line {}: malformed: {line:?}", n + 1)));
+        let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::Cgroup(format!(
+                "/proc/self/cgroup line {}: malformed: {line:?}",
+                n + 1
+            )));
         };
-        let mut controllers: Vec<String> =
-            ctrls.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let mut controllers: Vec<String> = ctrls
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
         controllers.sort();
         controllers.dedup();
-        out.push(OwnLine { controllers, path: path.to_string() });
+        out.push(OwnLine {
+            controllers,
+            path: path.to_string(),
+        });
     }
     Ok(out)
 }
@@ -139,7 +161,9 @@ pub(super) fn from_text(mountinfo: &str, proc_self_cgroup: &str) -> Result<Cgrou
     let mut hierarchies: Vec<Hierarchy> = Vec::new();
     for m in mounts {
         // The same hierarchy may be mounted more than once: keep the first.
-        let dup = hierarchies.iter().any(|h| h.v2 == m.v2 && h.controllers == m.controllers);
+        let dup = hierarchies
+            .iter()
+            .any(|h| h.v2 == m.v2 && h.controllers == m.controllers);
         if dup {
             continue;
         }
@@ -154,7 +178,12 @@ pub(super) fn from_text(mountinfo: &str, proc_self_cgroup: &str) -> Result<Cgrou
             Some(l) => relative_to_root(&l.path, &m.root),
             None => PathBuf::new(),
         };
-        hierarchies.push(Hierarchy { mount: m.mount, controllers: m.controllers, v2: m.v2, own: own_path });
+        hierarchies.push(Hierarchy {
+            mount: m.mount,
+            controllers: m.controllers,
+            v2: m.v2,
+            own: own_path,
+        });
     }
 
     let v1 = hierarchies.iter().any(|h| !h.v2);
@@ -163,15 +192,23 @@ pub(super) fn from_text(mountinfo: &str, proc_self_cgroup: &str) -> Result<Cgrou
         (true, true) => Layout::Hybrid,
         (true, false) => Layout::Legacy,
         (false, true) => Layout::Unified,
-        (false, false) => return Err(Error::Cgroup("no cgroup hierarchy is mounted (see /proc/self/mountinfo)".into())),
+        (false, false) => {
+            return Err(Error::Cgroup(
+                "no cgroup hierarchy is mounted (see /proc/self/mountinfo)".into(),
+            ))
+        }
     };
-    Ok(Cgroups { layout, hierarchies })
+    Ok(Cgroups {
+        layout,
+        hierarchies,
+    })
 }
 
 pub(super) fn detect() -> Result<Cgroups> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
-    let cg = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
+    let cg = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
     from_text(&mi, &cg)
 }
 

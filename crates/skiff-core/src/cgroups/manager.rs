@@ -15,7 +15,10 @@ const BUSY_STEP: Duration = Duration::from_millis(10);
 /// `mkdir -p dir`, pushing each directory it made (parents first) onto `created`.
 fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
     if !dir.is_absolute() {
-        return Err(Error::Cgroup(format!("{}: cgroup path is not absolute", dir.display())));
+        return Err(Error::Cgroup(format!(
+            "{}: cgroup path is not absolute",
+            dir.display()
+        )));
     }
     let mut missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
     missing.reverse();
@@ -31,7 +34,10 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     if !dir.is_dir() {
-        return Err(Error::Cgroup(format!("{}: exists and is not a directory", dir.display())));
+        return Err(Error::Cgroup(format!(
+            "{}: exists and is not a directory",
+            dir.display()
+        )));
     }
     Ok(())
 }
@@ -88,7 +94,9 @@ pub(super) fn pids(m: &Manager) -> Result<Vec<i32>> {
 
 fn has_subdirs(dir: &Path) -> bool {
     match fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)),
+        Ok(rd) => rd
+            .flatten()
+            .any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)),
         Err(_) => false,
     }
 }
@@ -106,7 +114,10 @@ fn rmdir(dir: &Path, deadline: &mut Option<Instant>) -> Result<()> {
             // cgroupfs says EBUSY both for child cgroups and for live tasks; a plain fs says
             // ENOTEMPTY. Child cgroups are someone else's: leave the parent.
             Some(libc::EBUSY) | Some(libc::ENOTEMPTY) if has_subdirs(dir) => {
-                tracing::debug!("cgroup {} still has child cgroups; left in place", dir.display());
+                tracing::debug!(
+                    "cgroup {} still has child cgroups; left in place",
+                    dir.display()
+                );
                 return Ok(());
             }
             Some(libc::EBUSY) => {
@@ -137,5 +148,7 @@ pub(super) fn remove(created: &[PathBuf]) -> Result<()> {
 }
 
 pub(super) fn is_frozen(paths: &[PathBuf]) -> bool {
-    paths.iter().any(|p| v1::frozen(p).or_else(|| v2::frozen(p)).unwrap_or(false))
+    paths
+        .iter()
+        .any(|p| v1::frozen(p).or_else(|| v2::frozen(p)).unwrap_or(false))
 }

@@ -89,9 +89,16 @@ impl Cgroups {
                 let name = if self.layout == Layout::Unified {
                     String::new()
                 } else {
-                    h.mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                    h.mount
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
                 };
-                Some(CgroupMount { name, host_dir: p.clone(), v2: h.v2 })
+                Some(CgroupMount {
+                    name,
+                    host_dir: p.clone(),
+                    v2: h.v2,
+                })
             })
             .collect()
     }

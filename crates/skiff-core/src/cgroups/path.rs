@@ -6,7 +6,8 @@ use super::{Cgroups, Manager};
 use crate::error::{Error, Result};
 
 /// The message for the systemd cgroup driver, which skiff does not implement yet.
-pub const SYSTEMD_UNSUPPORTED: &str = "systemd cgroup driver is not supported (no systemd on this host)";
+pub const SYSTEMD_UNSUPPORTED: &str =
+    "systemd cgroup driver is not supported (no systemd on this host)";
 
 /// The error for `--systemd-cgroup` or a `slice:prefix:name` cgroupsPath.
 pub fn systemd_unsupported() -> Error {
@@ -35,7 +36,9 @@ fn clean(path: &str) -> Result<PathBuf> {
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(Error::Cgroup(format!("cgroups path {path:?}: names no cgroup below the hierarchy's root")));
+        return Err(Error::Cgroup(format!(
+            "cgroups path {path:?}: names no cgroup below the hierarchy's root"
+        )));
     }
     Ok(out)
 }
@@ -53,7 +56,9 @@ pub(super) fn resolve(cg: &Cgroups, path: Option<&str>, id: &str) -> Result<Mana
     };
     // An id like "a/b" would silently nest; the default path must be exactly skiff/<id>.
     if path.is_none() && rel.components().count() != 2 {
-        return Err(Error::Cgroup(format!("container id {id:?} cannot name a cgroup")));
+        return Err(Error::Cgroup(format!(
+            "container id {id:?} cannot name a cgroup"
+        )));
     }
     let paths = cg
         .hierarchies
@@ -63,7 +68,9 @@ pub(super) fn resolve(cg: &Cgroups, path: Option<&str>, id: &str) -> Result<Mana
                 h.mount.join(&rel)
             } else {
                 // `own` is relative to the mount; tolerate a leading '/' so join cannot replace.
-                h.mount.join(h.own.strip_prefix("/").unwrap_or(&h.own)).join(&rel)
+                h.mount
+                    .join(h.own.strip_prefix("/").unwrap_or(&h.own))
+                    .join(&rel)
             }
         })
         .collect();

@@ -16,7 +16,9 @@ fn is_v1_cpuset(dir: &Path) -> bool {
 /// (ENOSPC) until they are set. Copies each from the nearest ancestor that has it, as runc does.
 /// `dir` must be one we just created; its ancestors are only read.
 pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
-    let Some(parent) = dir.parent() else { return Ok(()) };
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
     if !is_v1_cpuset(parent) {
         return Ok(());
     }
