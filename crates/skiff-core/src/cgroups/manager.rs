@@ -62,7 +62,15 @@ pub(super) fn add(m: &Manager, pid: i32) -> Result<()> {
     }
     for p in &m.paths {
         let procs = p.join("cgroup.procs");
-        fs::write(&procs, pid.to_string()).map_err(|e| Error::io("add pid to", &procs, e))?;
+        if let Err(e) = fs::write(&procs, pid.to_string()) {
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                return Err(Error::Cgroup(format!(
+                    "add pid {pid} to {}: {e} (empty cpuset.cpus or cpuset.mems?)",
+                    procs.display()
+                )));
+            }
+            return Err(Error::io("add pid to", &procs, e));
+        }
     }
     Ok(())
 }

@@ -755,6 +755,7 @@ mod real {
         };
         let m = cg.resolve(Some(&format!("{name}/c")), "c").unwrap();
         let e = m.create().unwrap_err().to_string();
+        eprintln!("half-way failure: {e}");
         assert!(e.contains(&parent.join("c").display().to_string()), "{e}");
         for h in &cg.hierarchies {
             let top = h.mount.join(name.trim_start_matches('/'));
@@ -764,6 +765,40 @@ mod real {
                 assert!(!top.exists(), "{} left behind", top.display());
             }
         }
+    }
+
+    #[test]
+    fn real_add_to_empty_cpuset_explains_enospc() {
+        let Some(cg) = host() else { return };
+        let Some(cpuset) = cg
+            .hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == "cpuset"))
+        else {
+            eprintln!("skipped: no v1 cpuset hierarchy");
+            return;
+        };
+        // Made behind create's back, so cpus/mems stay empty.
+        let dir = cpuset
+            .mount
+            .join(unique("skiff-test").trim_start_matches('/'));
+        fs::create_dir(&dir).unwrap();
+        let mut g = Guard {
+            child: Some(sleeper()),
+            created: vec![dir.clone()],
+        };
+        let pid = g.child.as_ref().map(|c| c.id()).unwrap();
+        let m = Manager {
+            paths: vec![dir.clone()],
+        };
+        let e = m.add(i32::try_from(pid).unwrap()).unwrap_err().to_string();
+        assert!(
+            e.contains("empty cpuset.cpus or cpuset.mems")
+                && e.contains(&dir.display().to_string()),
+            "{e}"
+        );
+        assert_eq!(m.pids().unwrap(), Vec::<i32>::new());
+        g.created = vec![dir];
     }
 
     #[test]

@@ -39,17 +39,30 @@ pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
             }
             let v = fs::read_to_string(&f).map_err(|e| Error::io("read", &f, e))?;
             if !v.trim().is_empty() {
-                value = Some(v.trim().to_string());
+                value = Some((v.trim().to_string(), anc));
                 break;
             }
         }
-        let Some(value) = value else {
+        let Some((value, from)) = value else {
             return Err(Error::Cgroup(format!(
                 "{}: no parent cgroup has a non-empty {file} to inherit",
                 dir.display()
             )));
         };
-        fs::write(&own, &value).map_err(|e| Error::io("write", &own, e))?;
+        if let Err(e) = fs::write(&own, &value) {
+            // The kernel wants a subset of the immediate parent's set; an empty parent we did
+            // not create (and must not change) is the usual reason.
+            let hint = if from != parent {
+                format!(" (the parent {} has an empty {file})", parent.display())
+            } else {
+                String::new()
+            };
+            return Err(Error::Cgroup(format!(
+                "write {} ({value:?} from {}): {e}{hint}",
+                own.display(),
+                from.display()
+            )));
+        }
     }
     Ok(())
 }
