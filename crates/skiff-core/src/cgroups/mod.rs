@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::rootfs::CgroupMount;
 
 pub use path::{is_systemd_path, systemd_unsupported, SYSTEMD_UNSUPPORTED};
+
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -37,7 +38,9 @@ pub struct Hierarchy {
     /// v1 controllers (and `name=...`) of this hierarchy; empty for cgroup2.
     pub controllers: Vec<String>,
     pub v2: bool,
-    /// This process's own cgroup in the hierarchy, relative to the mount (for relative paths).
+    /// This process's own cgroup in the hierarchy, relative to the mount (for relative paths):
+    /// no leading '/', empty for the mount's top (also when our cgroup lies outside what a
+    /// namespaced mount shows).
     pub own: PathBuf,
 }
 
