@@ -3,9 +3,21 @@
 //!
 //! OWNER: cgroups helper. Interface used by the rest of the crate (keep these signatures):
 
+mod detect;
+mod manager;
+mod path;
+mod v1;
+mod v2;
+
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::rootfs::CgroupMount;
+
+pub use path::{is_systemd_path, systemd_unsupported, SYSTEMD_UNSUPPORTED};
 
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +38,9 @@ pub struct Hierarchy {
     /// v1 controllers (and `name=...`) of this hierarchy; empty for cgroup2.
     pub controllers: Vec<String>,
     pub v2: bool,
-    /// This process's own cgroup in the hierarchy, relative to the mount (for relative paths).
+    /// This process's own cgroup in the hierarchy, relative to the mount (for relative paths):
+    /// no leading '/', empty for the mount's top (also when our cgroup lies outside what a
+    /// namespaced mount shows).
     pub own: PathBuf,
 }
 
@@ -40,15 +54,56 @@ pub struct Cgroups {
 impl Cgroups {
     /// Reads /proc/self/mountinfo and /proc/self/cgroup.
     pub fn detect() -> Result<Cgroups> {
-        let _ = (Path::new("/"), Error::Cgroup(String::new()));
-        todo!()
+        detect::detect()
+    }
+
+    /// Parses the texts of /proc/self/mountinfo and /proc/self/cgroup. Mount points are taken
+    /// as they are, so a test can describe a fake tree under a temporary directory.
+    pub fn from_text(mountinfo: &str, proc_self_cgroup: &str) -> Result<Cgroups> {
+        detect::from_text(mountinfo, proc_self_cgroup)
     }
 
     /// The container's cgroup directories, one per hierarchy. `path` is `linux.cgroupsPath`:
     /// absolute (from each hierarchy's root), relative (from our own cgroup), or absent
     /// (default `/skiff/<id>`).
-    pub fn resolve(&self, _path: Option<&str>, _id: &str) -> Result<Manager> {
-        todo!()
+    ///
+    /// `..` components and the systemd `slice:prefix:name` form are refused; the directories
+    /// are in the order of `hierarchies` (all v1 hierarchies and the cgroup2 mount in hybrid).
+    pub fn resolve(&self, path: Option<&str>, id: &str) -> Result<Manager> {
+        path::resolve(self, path, id)
+    }
+
+    /// The hierarchy a cgroup directory lies in (longest mount prefix).
+    pub fn hierarchy_of(&self, dir: &Path) -> Option<&Hierarchy> {
+        self.hierarchies
+            .iter()
+            .filter(|h| dir.starts_with(&h.mount))
+            .max_by_key(|h| h.mount.components().count())
+    }
+
+    /// What `rootfs` needs for the container's `cgroup` mounts: one entry per directory of `m`,
+    /// named after the host's mount directory (`cpu,cpuacct`, `systemd`, `unified`), with an
+    /// empty name on a pure-v2 host.
+    pub fn mounts_for(&self, m: &Manager) -> Vec<CgroupMount> {
+        m.paths
+            .iter()
+            .filter_map(|p| {
+                let h = self.hierarchy_of(p)?;
+                let name = if self.layout == Layout::Unified {
+                    String::new()
+                } else {
+                    h.mount
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                };
+                Some(CgroupMount {
+                    name,
+                    host_dir: p.clone(),
+                    v2: h.v2,
+                })
+            })
+            .collect()
     }
 }
 
@@ -60,25 +115,28 @@ pub struct Manager {
 
 impl Manager {
     /// Creates the directories; returns the ones that did not exist before (parents first).
+    /// On failure the directories made so far are removed again. A new v1 cpuset cgroup gets
+    /// `cpuset.cpus`/`cpuset.mems` copied from its nearest parent that has them.
     pub fn create(&self) -> Result<Vec<PathBuf>> {
-        todo!()
+        manager::create(self)
     }
     /// Moves `pid` into the cgroup in every hierarchy.
-    pub fn add(&self, _pid: i32) -> Result<()> {
-        todo!()
+    pub fn add(&self, pid: i32) -> Result<()> {
+        manager::add(self, pid)
     }
-    /// All pids in the cgroup.
+    /// All pids in the cgroup (from every hierarchy's cgroup.procs), sorted, without duplicates.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        todo!()
+        manager::pids(self)
     }
 }
 
 /// Removes the directories `created` (deepest first), waiting briefly for exiting tasks.
-pub fn remove(_created: &[PathBuf]) -> Result<()> {
-    todo!()
+/// Directories already gone are fine; one that still holds another cgroup is left in place.
+pub fn remove(created: &[PathBuf]) -> Result<()> {
+    manager::remove(created)
 }
 
 /// True if the container's freezer (v1) or cgroup.freeze (v2) says frozen.
-pub fn is_frozen(_paths: &[PathBuf]) -> bool {
-    false
+pub fn is_frozen(paths: &[PathBuf]) -> bool {
+    manager::is_frozen(paths)
 }

@@ -1,0 +1,162 @@
+//! Creating, joining, listing and removing a container's cgroup directories.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{v1, v2, Manager};
+use crate::error::{Error, Result};
+
+/// How long `remove` keeps retrying a cgroup that is busy because its tasks are still exiting.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+const BUSY_STEP: Duration = Duration::from_millis(10);
+
+/// `mkdir -p dir`, pushing each directory it made (parents first) onto `created`.
+fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    if !dir.is_absolute() {
+        return Err(Error::Cgroup(format!(
+            "{}: cgroup path is not absolute",
+            dir.display()
+        )));
+    }
+    let mut missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+    missing.reverse();
+    for d in missing {
+        match fs::create_dir(d) {
+            Ok(()) => {
+                created.push(d.to_path_buf());
+                v1::init_cpuset(d)?;
+            }
+            // Made concurrently by someone else: theirs, not ours.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(Error::io("create cgroup", d, e)),
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Error::Cgroup(format!(
+            "{}: exists and is not a directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn create(m: &Manager) -> Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    for p in &m.paths {
+        if let Err(e) = mkdir_p(p, &mut created) {
+            // Leave nothing behind; the original error is what matters.
+            if let Err(re) = remove(&created) {
+                tracing::warn!("cleaning up after failed cgroup create: {re}");
+            }
+            return Err(e);
+        }
+    }
+    Ok(created)
+}
+
+pub(super) fn add(m: &Manager, pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::Cgroup(format!("cannot add pid {pid} to a cgroup")));
+    }
+    for p in &m.paths {
+        let procs = p.join("cgroup.procs");
+        if let Err(e) = fs::write(&procs, pid.to_string()) {
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                return Err(Error::Cgroup(format!(
+                    "add pid {pid} to {}: {e} (empty cpuset.cpus or cpuset.mems?)",
+                    procs.display()
+                )));
+            }
+            return Err(Error::io("add pid to", &procs, e));
+        }
+    }
+    Ok(())
+}
+
+/// Pids listed in `dir/cgroup.procs`.
+fn read_procs(dir: &Path) -> Result<Vec<i32>> {
+    let procs = dir.join("cgroup.procs");
+    let text = fs::read_to_string(&procs).map_err(|e| Error::io("read", &procs, e))?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.parse::<i32>()
+                .map_err(|_| Error::Cgroup(format!("{}: not a pid: {l:?}", procs.display())))
+        })
+        .collect()
+}
+
+/// The union over all hierarchies: a task moved out of one hierarchy still belongs to us.
+pub(super) fn pids(m: &Manager) -> Result<Vec<i32>> {
+    let mut all = Vec::new();
+    for p in &m.paths {
+        all.extend(read_procs(p)?);
+    }
+    all.sort_unstable();
+    all.dedup();
+    Ok(all)
+}
+
+fn has_subdirs(dir: &Path) -> bool {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)),
+        Err(_) => false,
+    }
+}
+
+/// rmdir one cgroup. `Ok(())` also when it is gone already or holds another cgroup (a shared
+/// parent such as /skiff that another container still uses).
+fn rmdir(dir: &Path, deadline: &mut Option<Instant>) -> Result<()> {
+    loop {
+        let err = match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match err.raw_os_error() {
+            Some(libc::ENOENT) => return Ok(()),
+            // cgroupfs says EBUSY both for child cgroups and for live tasks; a plain fs says
+            // ENOTEMPTY. Child cgroups are someone else's: leave the parent.
+            Some(libc::EBUSY) | Some(libc::ENOTEMPTY) if has_subdirs(dir) => {
+                tracing::debug!(
+                    "cgroup {} still has child cgroups; left in place",
+                    dir.display()
+                );
+                return Ok(());
+            }
+            Some(libc::EBUSY) => {
+                let until = *deadline.get_or_insert_with(|| Instant::now() + BUSY_TIMEOUT);
+                if Instant::now() >= until {
+                    return Err(Error::io("remove cgroup (tasks still in it)", dir, err));
+                }
+                std::thread::sleep(BUSY_STEP);
+            }
+            _ => return Err(Error::io("remove cgroup", dir, err)),
+        }
+    }
+}
+
+pub(super) fn remove(created: &[PathBuf]) -> Result<()> {
+    let mut dirs: Vec<&PathBuf> = created.iter().collect();
+    // Deepest first; among equals keep the given order reversed (children were pushed last).
+    dirs.reverse();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    let mut deadline = None;
+    let mut first_err = None;
+    for d in dirs {
+        if let Err(e) = rmdir(d, &mut deadline) {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+pub(super) fn is_frozen(paths: &[PathBuf]) -> bool {
+    paths
+        .iter()
+        .any(|p| v1::frozen(p).or_else(|| v2::frozen(p)).unwrap_or(false))
+}
