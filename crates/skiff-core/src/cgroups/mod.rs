@@ -136,6 +136,16 @@ pub fn remove(created: &[PathBuf]) -> Result<()> {
     manager::remove(created)
 }
 
+/// Removes the shared default parent (`/skiff`) of these cgroup dirs where it is empty; the
+/// kernel refuses (EBUSY) while another container's cgroup is in it, so nothing is lost.
+pub fn remove_default_parents(paths: &[PathBuf]) {
+    for p in paths {
+        if let Some(parent) = p.parent().filter(|d| d.file_name().is_some_and(|n| n == path::DEFAULT_PARENT)) {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
 /// True if the container's freezer (v1) or cgroup.freeze (v2) says frozen.
 pub fn is_frozen(paths: &[PathBuf]) -> bool {
     manager::is_frozen(paths)

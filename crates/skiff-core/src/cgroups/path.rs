@@ -5,6 +5,9 @@ use std::path::{Component, Path, PathBuf};
 use super::{Cgroups, Manager};
 use crate::error::{Error, Result};
 
+/// The directory under each hierarchy root that holds containers without a cgroupsPath.
+pub const DEFAULT_PARENT: &str = "skiff";
+
 /// The message for the systemd cgroup driver, which skiff does not implement yet.
 pub const SYSTEMD_UNSUPPORTED: &str =
     "systemd cgroup driver is not supported (no systemd on this host)";
@@ -52,7 +55,7 @@ pub(super) fn resolve(cg: &Cgroups, path: Option<&str>, id: &str) -> Result<Mana
     }
     let (rel, absolute) = match path {
         Some(p) => (clean(p)?, p.starts_with('/')),
-        None => (clean(&format!("/skiff/{id}"))?, true),
+        None => (clean(&format!("/{DEFAULT_PARENT}/{id}"))?, true),
     };
     // An id like "a/b" would silently nest; the default path must be exactly skiff/<id>.
     if path.is_none() && rel.components().count() != 2 {

@@ -8,11 +8,10 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 
 use super::{write_pid_file, Container, CreateOptions, Runtime};
-use crate::cgroups::{Cgroups, Layout, Manager};
+use crate::cgroups::Cgroups;
 use crate::error::{Error, Result, SysContext};
 use crate::namespaces::Plan;
 use crate::process::{channel, init::InitArgs, launch, supervise};
-use crate::rootfs::CgroupMount;
 use crate::spec::Bundle;
 use crate::state::{self, OciState, Record, Status, EXEC_FIFO};
 
@@ -35,22 +34,6 @@ impl Drop for Cleanup<'_> {
             }
         }
     }
-}
-
-fn cgroup_mounts(cg: &Cgroups, m: &Manager) -> Vec<CgroupMount> {
-    cg.hierarchies
-        .iter()
-        .zip(&m.paths)
-        .map(|(h, dir)| CgroupMount {
-            name: if cg.layout == Layout::Unified {
-                String::new()
-            } else {
-                h.mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-            },
-            host_dir: dir.clone(),
-            v2: h.v2,
-        })
-        .collect()
 }
 
 impl Runtime {
@@ -122,7 +105,7 @@ impl Runtime {
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
-            cgroup_mounts: cgroup_mounts(&cgroups, &manager),
+            cgroup_mounts: cgroups.mounts_for(&manager),
         };
         let pid = launch::spawn(args, parent, Some(&manager), &state_json)?;
         let kill_init = || {

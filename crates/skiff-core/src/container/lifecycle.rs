@@ -95,6 +95,7 @@ impl Container {
         if !self.rec.cgroup_paths.is_empty() {
             let _ = self.signal_all(Signal::SIGKILL);
             crate::cgroups::remove(&self.rec.cgroup_created)?;
+            crate::cgroups::remove_default_parents(&self.rec.cgroup_paths);
         }
         let state = serde_json::to_vec(&self.rec.oci_state(Status::Stopped)).unwrap_or_default();
         hooks::run(&self.rec.spec, Kind::Poststop, &state)?;
