@@ -96,12 +96,7 @@ fn resolve_rootfs(dir: &Path, spec: &Spec) -> Result<PathBuf> {
 /// Checks that need no kernel: required fields and values that can never work.
 pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(p) = spec.process() {
-        if p.args().as_ref().is_none_or(|a| a.is_empty()) && p.command_line().is_none() {
-            return Err(Error::field("process.args", "missing or empty (give the program to run)"));
-        }
-        if !p.cwd().is_absolute() {
-            return Err(Error::field("process.cwd", format!("{:?} is not an absolute path", p.cwd())));
-        }
+        validate_process(p)?;
     }
     if let Some(linux) = spec.linux() {
         let mut seen = Vec::new();
@@ -135,6 +130,17 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !m.destination().is_absolute() {
             return Err(Error::field(format!("mounts[{i}].destination"), format!("{:?} is not an absolute path", m.destination())));
         }
+    }
+    Ok(())
+}
+
+/// Checks a process (of config.json or of `exec`).
+pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::field("process.args", "missing or empty (give the program to run)"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::field("process.cwd", format!("{:?} is not an absolute path", p.cwd())));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ impl Container {
             Status::Paused => return Err(Error::State("cannot exec in a paused container (resume it first)".into())),
             _ => return Err(Error::State("cannot exec in a stopped container".into())),
         }
-        crate::spec::validate(&oci_spec::runtime::SpecBuilder::default().process(process.clone()).build().map_err(|e| Error::Other(e.to_string()))?)?;
+        crate::spec::validate_process(process)?;
         let terminal = process.terminal() == Some(true);
         if terminal && opts.detach && opts.console_socket.is_none() {
             return Err(Error::Other("cannot allocate a tty for a detached exec without --console-socket".into()));
