@@ -21,7 +21,6 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
 use crate::error::Result;
@@ -97,6 +96,3 @@ pub fn finish(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
 pub(crate) fn clean(p: &Path) -> PathBuf {
     lexical_in_root(Path::new("/"), p)
 }
-
-#[allow(dead_code)]
-const _: MsFlags = MsFlags::empty();
