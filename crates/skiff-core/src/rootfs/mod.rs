@@ -17,6 +17,8 @@ pub mod paths;
 pub mod pivot;
 
 #[cfg(test)]
+mod real_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
