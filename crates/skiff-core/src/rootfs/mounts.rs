@@ -38,8 +38,11 @@ pub(crate) fn resolve(sys: &dyn Syscall, root: &Path, dest: &Path, create: Creat
 /// Mount every entry of `spec.mounts` in order.
 pub(crate) fn mount_all(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
     for m in ctx.spec.mounts().iter().flatten() {
+        // Kernel errors name /proc/self/fd/N; say which destination it was.
+        let dest = m.destination().display();
         mount_one(sys, ctx, m).map_err(|e| match e {
-            Error::Rootfs(msg) => Error::Rootfs(format!("mount {}: {msg}", m.destination().display())),
+            Error::Rootfs(msg) => Error::Rootfs(format!("mount {dest}: {msg}")),
+            Error::Sys { what, source } => Error::Sys { what: format!("mount {dest}: {what}"), source },
             e => e,
         })?;
     }

@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
 
-use super::{finish, prepare, RootfsCtx};
+use super::{finish, prepare, CgroupMount, RootfsCtx};
 use crate::syscall::Linux;
 
 const SPEC: &str = r#"{
@@ -23,6 +23,7 @@ const SPEC: &str = r#"{
     {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
     {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     {"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
     {"destination": "/up/../../../../escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
     {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]}
@@ -51,13 +52,19 @@ fn child(bundle: &Path, rootfs: &Path) -> Result<(), String> {
     nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| format!("rprivate /: {e}"))?;
     let spec: oci_spec::runtime::Spec = serde_json::from_str(SPEC).map_err(|e| e.to_string())?;
+    // A v1-style plan over whatever is at /sys/fs/cgroup/cpu (any directory will do for a
+    // bind); the combined name exercises the symlinks.
+    let cgroups = [
+        CgroupMount { name: "cpu,cpuacct".into(), host_dir: PathBuf::from("/sys/fs/cgroup/cpu"), v2: false },
+        CgroupMount { name: "unified".into(), host_dir: PathBuf::from("/sys/fs/cgroup"), v2: true },
+    ];
     let ctx = RootfsCtx {
         spec: &spec,
         rootfs,
         bundle,
         no_pivot: false,
         in_userns: false,
-        cgroups: &[],
+        cgroups: &cgroups,
         cgroupns: false,
     };
     prepare(&Linux, &ctx).map_err(|e| format!("prepare: {e}"))?;
@@ -89,6 +96,12 @@ fn child(bundle: &Path, rootfs: &Path) -> Result<(), String> {
         check(fs::read_dir("/proc/acpi").map(|d| d.count() == 0).unwrap_or(false), "/proc/acpi not masked")?;
     }
     check(!Path::new("/proc/nonexistent").exists(), "missing masked path created")?;
+    for mp in ["/sys/fs/cgroup", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/unified"] {
+        check(mountpoints.contains(&mp), &format!("{mp} is not a mount point"))?;
+    }
+    check(fs::read_link("/sys/fs/cgroup/cpuacct").ok() == Some(PathBuf::from("cpu,cpuacct")), "cpuacct link")?;
+    check(fs::read_link("/sys/fs/cgroup/cpu").ok() == Some(PathBuf::from("cpu,cpuacct")), "cpu link")?;
+    check(erofs(fs::create_dir("/sys/fs/cgroup/new")), "cgroup tmpfs not read-only")?;
     Ok(())
 }
 
