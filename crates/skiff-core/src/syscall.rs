@@ -109,6 +109,9 @@ pub trait Syscall {
     fn mount_flags(&self, path: &Path) -> Result<MsFlags>;
     /// The text of `/proc/self/mountinfo`.
     fn mountinfo(&self) -> Result<String>;
+    /// Copy the contents of directory `from` into directory `to` (modes, owners, symlinks kept;
+    /// device nodes, fifos and sockets skipped), for `tmpcopyup`.
+    fn copy_tree(&self, from: &Path, to: &Path) -> Result<()>;
     /// Open a directory by host path (for `fchdir`).
     fn open_dir(&self, path: &Path) -> Result<Target>;
     /// Resolve `path` inside `root` as if `root` were `/` (symlinks and `..` cannot escape),
@@ -213,6 +216,10 @@ impl Syscall for Linux {
             .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))
     }
 
+    fn copy_tree(&self, from: &Path, to: &Path) -> Result<()> {
+        crate::rootfs::copyup::copy_tree(from, to)
+    }
+
     fn open_dir(&self, path: &Path) -> Result<Target> {
         let fd = open(path, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .ctx(|| format!("open {}", p(path)))?;
@@ -270,6 +277,7 @@ pub enum Call {
     Unlink(PathBuf),
     Lchown { path: PathBuf, uid: u32, gid: u32 },
     Umask(u32),
+    CopyTree { from: PathBuf, to: PathBuf },
     /// `open_in_root` created a directory (and any missing parents).
     Mkdir(PathBuf),
     /// `open_in_root` created an empty file.
@@ -437,6 +445,10 @@ impl Syscall for RecordingSyscall {
     }
     fn mountinfo(&self) -> Result<String> {
         Ok(self.mountinfo.borrow().clone())
+    }
+    fn copy_tree(&self, from: &Path, to: &Path) -> Result<()> {
+        self.record(Call::CopyTree { from: from.to_path_buf(), to: to.to_path_buf() });
+        Ok(())
     }
     fn open_dir(&self, path: &Path) -> Result<Target> {
         Ok(Target::virtual_path(path.to_path_buf(), FileKind::Dir))

@@ -9,6 +9,7 @@
 //! switch and [`masked`] what happens after it.
 
 pub mod cgroup;
+pub mod copyup;
 pub mod devices;
 pub mod masked;
 pub mod mount;

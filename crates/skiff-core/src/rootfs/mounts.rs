@@ -62,8 +62,8 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let mut opts = parse_options(m.options().as_deref().unwrap_or(&[]));
-    if opts.tmpcopyup {
-        tracing::warn!(dest = %dest.display(), "tmpcopyup is not supported; ignored");
+    if opts.tmpcopyup && typ != "tmpfs" {
+        return Err(Error::Rootfs("tmpcopyup is only for tmpfs".into()));
     }
     if typ == "cgroup" {
         return cgroup::mount_cgroup(sys, ctx, dest, &opts);
@@ -106,13 +106,19 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
         flags.remove(MsFlags::MS_RDONLY);
     }
     let r = sys.mount(Some(&source), &target.at(), Some(typ), flags, data.as_deref());
-    drop(target);
     match r {
         Err(e) if typ == "sysfs" && ctx.in_userns && e.errno() == Some(Errno::EPERM) => {
             return sysfs_fallback(sys, ctx.rootfs, dest, &opts);
         }
         r => r?,
     }
+    if opts.tmpcopyup {
+        // `target` was opened before the mount, so through it we still see the directory
+        // underneath: copy that into the new tmpfs.
+        let top = resolve(sys, ctx.rootfs, dest, Create::No, true)?;
+        sys.copy_tree(&target.at(), &top.at())?;
+    }
+    drop(target);
     if typ == "tmpfs" && opts.readonly() && !is_dev {
         let t = resolve(sys, ctx.rootfs, dest, Create::No, true)?;
         sys.mount(Some(&source), &t.at(), Some(typ), opts.flags | MsFlags::MS_REMOUNT, data.as_deref())?;

@@ -24,6 +24,7 @@ const SPEC: &str = r#"{
     {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
     {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    {"destination": "/seed", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=700"]},
     {"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
     {"destination": "/up/../../../../escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
     {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]}
@@ -73,7 +74,7 @@ fn child(bundle: &Path, rootfs: &Path) -> Result<(), String> {
     // Now inside the container's root.
     let mi = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
     let mountpoints: Vec<&str> = mi.lines().filter_map(|l| l.split(' ').nth(4)).collect();
-    for mp in ["/", "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys", "/etc/x", "/escape", "/data", "/proc/sys"] {
+    for mp in ["/seed", "/", "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys", "/etc/x", "/escape", "/data", "/proc/sys"] {
         check(mountpoints.contains(&mp), &format!("{mp} is not a mount point: {mountpoints:?}"))?;
     }
     check(fs::symlink_metadata("/evil").map(|m| m.file_type().is_symlink()).unwrap_or(false), "/evil symlink")?;
@@ -95,6 +96,8 @@ fn child(bundle: &Path, rootfs: &Path) -> Result<(), String> {
     if Path::new("/proc/acpi").exists() {
         check(fs::read_dir("/proc/acpi").map(|d| d.count() == 0).unwrap_or(false), "/proc/acpi not masked")?;
     }
+    check(fs::read("/seed/sub/hello").map(|b| b == b"seeded").unwrap_or(false), "tmpcopyup did not copy")?;
+    check(fs::write("/seed/new", b"x").is_ok(), "/seed is not a writable tmpfs")?;
     check(!Path::new("/proc/nonexistent").exists(), "missing masked path created")?;
     for mp in ["/sys/fs/cgroup", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/unified"] {
         check(mountpoints.contains(&mp), &format!("{mp} is not a mount point"))?;
@@ -117,6 +120,8 @@ fn real_rootfs_in_a_private_mount_namespace() {
     fs::create_dir_all(rootfs.join("up")).expect("mkdir");
     std::os::unix::fs::symlink("/etc", rootfs.join("evil")).expect("symlink");
     fs::create_dir(bundle.join("data")).expect("mkdir data");
+    fs::create_dir_all(rootfs.join("seed/sub")).expect("mkdir seed");
+    fs::write(rootfs.join("seed/sub/hello"), b"seeded").expect("write");
     fs::write(bundle.join("data/hello"), b"hi").expect("write");
     let (rd, wr) = nix::unistd::pipe().expect("pipe");
 
@@ -156,6 +161,8 @@ fn real_rootfs_in_a_private_mount_namespace() {
             // The confined destinations were created inside the rootfs.
             assert!(rootfs.join("etc/x").is_dir());
             assert!(rootfs.join("escape").is_dir());
+            // tmpcopyup wrote into the tmpfs, not into the image.
+            assert!(!rootfs.join("seed/new").exists());
         }
     }
 }

@@ -447,3 +447,23 @@ fn finish_without_pivot_moves_and_chroots() {
         ]
     );
 }
+
+#[test]
+fn tmpcopyup_copies_from_underneath_into_the_new_tmpfs() {
+    let s = spec(r#"{"ociVersion": "1.0.2", "mounts": [
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "nosuid"]},
+        {"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind"]}]}"#);
+    let sys = RecordingSyscall::new();
+    sys.add("/dev", FileKind::Dir);
+    prepare(&sys, &ctx(&s, &[])).expect("prepare");
+    let calls = sys.calls();
+    let mount = calls
+        .iter()
+        .position(|c| *c == m(Some("tmpfs"), "/r/run", Some("tmpfs"), MsFlags::MS_NOSUID, None))
+        .expect("tmpfs mounted, tmpcopyup not passed as data");
+    assert_eq!(calls[mount + 1], Call::CopyTree { from: pb("/r/run"), to: pb("/r/run") });
+
+    let bad = spec(r#"{"ociVersion": "1.0.2", "mounts": [
+        {"destination": "/x", "type": "proc", "source": "proc", "options": ["tmpcopyup"]}]}"#);
+    assert!(prepare(&RecordingSyscall::new(), &ctx(&bad, &[])).is_err());
+}
