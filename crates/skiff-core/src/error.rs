@@ -59,6 +59,14 @@ impl Error {
     pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { what, path: path.into(), source }
     }
+    /// The errno of a failed syscall, if this is one.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            Error::Sys { source, .. } => Some(*source),
+            Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
+            _ => None,
+        }
+    }
     pub(crate) fn field(field: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::InvalidField { field: field.into(), msg: msg.into() }
     }

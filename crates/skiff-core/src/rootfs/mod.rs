@@ -3,12 +3,31 @@
 //! OWNER: rootfs helper. Called from the container's init (already in its new mount namespace),
 //! in three steps around the createRuntime/createContainer hooks.
 
+//!
+//! One concern per file: [`mount`] parses options, [`mounts`] does `spec.mounts`, [`cgroup`] the
+//! `cgroup` mounts, [`devices`] /dev, [`paths`] confined path resolution, [`pivot`] the root
+//! switch and [`masked`] what happens after it.
+
+pub mod cgroup;
+pub mod copyup;
+pub mod devices;
+pub mod masked;
+pub mod mount;
+pub mod mounts;
+pub mod paths;
+pub mod pivot;
+
+#[cfg(test)]
+mod real_tests;
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
 use crate::error::Result;
-use crate::syscall::Syscall;
+use crate::syscall::{lexical_in_root, Syscall};
 
 /// What the rootfs steps need to know.
 pub struct RootfsCtx<'a> {
@@ -38,12 +57,45 @@ pub struct CgroupMount {
 
 /// Before the hooks: propagation, the rootfs bind, every mount of `spec.mounts` in order,
 /// default and configured devices, /dev links and /dev/pts/ptmx.
-pub fn prepare(_sys: &dyn Syscall, _ctx: &RootfsCtx) -> Result<()> {
-    todo!()
+pub fn prepare(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
+    pivot::prepare_root(sys, ctx)?;
+    mounts::mount_all(sys, ctx)?;
+    if devices::needs_setup_dev(ctx.spec) {
+        devices::setup_dev(sys, ctx)?;
+    }
+    Ok(())
 }
 
 /// After the createContainer hooks: pivot_root (or move + chroot with `no_pivot`), then masked
 /// paths, read-only paths, a read-only root, and the final rootfsPropagation.
-pub fn finish(_sys: &dyn Syscall, _ctx: &RootfsCtx) -> Result<()> {
-    todo!()
+///
+/// Read-only paths go before masked paths (runc's order), so a masked path under a read-only one
+/// is still masked.
+pub fn finish(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
+    if ctx.no_pivot {
+        pivot::move_root(sys, ctx.rootfs)?;
+    } else {
+        pivot::pivot_root(sys, ctx.rootfs)?;
+    }
+    let linux = ctx.spec.linux().as_ref();
+    if let Some(paths) = linux.and_then(|l| l.readonly_paths().as_ref()) {
+        masked::readonly_paths(sys, paths)?;
+    }
+    if let Some(paths) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        masked::masked_paths(sys, paths)?;
+    }
+    masked::remount_dev_readonly(sys, ctx.spec)?;
+    if ctx.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        masked::readonly_root(sys)?;
+    }
+    if let Some(flags) = pivot::rootfs_propagation(ctx)? {
+        sys.mount(None, Path::new("/"), None, flags, None)?;
+    }
+    Ok(())
+}
+
+/// A container path made absolute and lexically clean (`..` clamped at `/`), for comparisons
+/// only: never used to reach the filesystem.
+pub(crate) fn clean(p: &Path) -> PathBuf {
+    lexical_in_root(Path::new("/"), p)
 }
