@@ -13,14 +13,18 @@ use crate::spec::OCI_VERSION;
 
 /// runc's default spec (rootful), or its rootless variant.
 pub fn default_spec(rootless: bool) -> Spec {
-    let value = if rootless {
+    serde_json::from_value(default_spec_json(rootless)).expect("the built-in default spec is valid")
+}
+
+/// [`default_spec`] as JSON, with arrays (capabilities) in runc's order, for writing out.
+pub fn default_spec_json(rootless: bool) -> Value {
+    if rootless {
         // SAFETY: geteuid/getegid cannot fail and touch no memory.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         rootless_json(uid, gid)
     } else {
         rootful_json()
-    };
-    serde_json::from_value(value).expect("the built-in default spec is valid")
+    }
 }
 
 /// The rootful default as JSON (serialize the parsed [`Spec`] for the field order runc uses).
