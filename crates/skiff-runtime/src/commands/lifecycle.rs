@@ -37,11 +37,12 @@ pub fn run(rt: &Runtime, a: &RunArgs) -> Result<i32> {
     Ok(rt.run(&a.create.id, &create_options(&a.create)?, a.detach)?)
 }
 
-/// `state`: the OCI state document, indented like runc's.
+/// `state`: the OCI state document, indented by two spaces and without a final newline,
+/// byte for byte like runc's.
 pub fn state(rt: &Runtime, id: &str) -> Result<i32> {
     let st = rt.load(id)?.state();
     let text = serde_json::to_string_pretty(&st).context("encode state")?;
-    println!("{text}");
+    print!("{text}");
     Ok(0)
 }
 
