@@ -478,7 +478,8 @@ mod tests {
         assert!(!cli.global.debug);
 
         // Options after the id, before the command.
-        let cli = parse_args(&["exec", "c1", "--env", "A=1", "-e", "B=2", "--cwd", "/tmp", "-t", "ls", "-l", "--", "-x"]);
+        let cli =
+            parse_args(&["exec", "c1", "--env", "A=1", "-e", "B=2", "--cwd", "/tmp", "-t", "ls", "-l", "--", "-x"]);
         let Some(Command::Exec(a)) = cli.command else { panic!() };
         assert_eq!(a.env, vec!["A=1", "B=2"], "{a:?}");
         assert_eq!(a.cwd, Some(PathBuf::from("/tmp")));
@@ -496,10 +497,34 @@ mod tests {
         assert_eq!(cli.global.rootless, None);
 
         let cli = parse_args(&[
-            "--root", "/r", "exec", "-u", "1000:1000", "-g", "10", "-g=11", "--cap", "CAP_SYS_ADMIN", "-c",
-            "CAP_NET_RAW", "--no-new-privs", "-d", "--pid-file", "/p", "--console-socket=/s",
-            "--preserve-fds", "1", "--apparmor", "prof", "--process-label", "lbl", "--ignore-paused",
-            "--cgroup", "sub", "c1", "true",
+            "--root",
+            "/r",
+            "exec",
+            "-u",
+            "1000:1000",
+            "-g",
+            "10",
+            "-g=11",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "-c",
+            "CAP_NET_RAW",
+            "--no-new-privs",
+            "-d",
+            "--pid-file",
+            "/p",
+            "--console-socket=/s",
+            "--preserve-fds",
+            "1",
+            "--apparmor",
+            "prof",
+            "--process-label",
+            "lbl",
+            "--ignore-paused",
+            "--cgroup",
+            "sub",
+            "c1",
+            "true",
         ]);
         let Some(Command::Exec(a)) = cli.command else { panic!() };
         assert_eq!(a.user.as_deref(), Some("1000:1000"));

@@ -52,6 +52,7 @@ fn main() {
             exit(1);
         }
     };
+    tracing::debug!(args = ?args, "skiff-runtime {}", command.name());
     match commands::run(g, command) {
         Ok(code) => exit(code),
         Err(e) => {

@@ -35,7 +35,10 @@ fn version_is_three_runc_style_lines() {
         assert_eq!(lines.len(), 3, "{out}");
         assert_eq!(lines[0], "skiff-runtime version 0.1.0");
         let commit = lines[1].strip_prefix("commit: ").expect("commit line");
-        assert!(commit == "unknown" || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())), "{commit}");
+        assert!(
+            commit == "unknown" || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{commit}"
+        );
         assert_eq!(lines[2], "spec: 1.2.0");
     }
 }
@@ -68,7 +71,8 @@ fn spec_bundle_flag_and_rootless() {
     let o = run(&["spec", "--rootless", "-b", b.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
-    let ns: Vec<&str> = v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    let ns: Vec<&str> =
+        v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
     assert!(ns.contains(&"user") && !ns.contains(&"network"), "{ns:?}");
     let euid = nix::unistd::geteuid().as_raw();
     assert_eq!(v["linux"]["uidMappings"][0]["hostID"], euid);

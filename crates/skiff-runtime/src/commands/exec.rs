@@ -187,9 +187,28 @@ mod tests {
     #[test]
     fn flags_override() {
         let a = exec_args(&[
-            "-t", "--cwd", "/tmp", "-e", "HOME=/h", "-e", "X=1", "-u", "1000", "-g", "7,8", "--cap",
-            "CAP_SYS_ADMIN", "-c", "net_raw", "--no-new-privs", "--apparmor", "prof", "--process-label",
-            "lbl", "c", "id",
+            "-t",
+            "--cwd",
+            "/tmp",
+            "-e",
+            "HOME=/h",
+            "-e",
+            "X=1",
+            "-u",
+            "1000",
+            "-g",
+            "7,8",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "-c",
+            "net_raw",
+            "--no-new-privs",
+            "--apparmor",
+            "prof",
+            "--process-label",
+            "lbl",
+            "c",
+            "id",
         ]);
         let p = process_from_args(Some(&base()), &a).unwrap();
         assert_eq!(p.terminal(), Some(true));

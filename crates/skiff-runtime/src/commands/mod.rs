@@ -14,7 +14,6 @@ use skiff_core::Runtime;
 
 use crate::cli::{Command, Global, DEFAULT_ROOT};
 
-
 /// Runs a subcommand; `Ok(status)` is the exit status.
 pub fn run(g: &Global, command: Command) -> Result<i32> {
     match command {
