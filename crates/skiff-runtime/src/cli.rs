@@ -1,0 +1,594 @@
+//! The command line, as clap types. It follows runc's: the same subcommands, flags and short
+//! forms; `--flag value` and `--flag=value`; options before or after the container id; global
+//! options before or after the subcommand.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// The state root when `--root` is not given.
+pub const DEFAULT_ROOT: &str = "/run/skiff";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skiff-runtime",
+    about = "skiff: an OCI container runtime (runc-compatible command line)",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Print the version (runc's three-line layout)
+    #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
+    pub version: bool,
+
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Root directory for container state (default /run/skiff; $XDG_RUNTIME_DIR/skiff when
+    /// not root)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Also write log messages (and the final error) to FILE
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Log format
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Use systemd to manage cgroups
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+
+    /// Rootless mode (bare --rootless means true)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "true|false|auto"
+    )]
+    pub rootless: Option<Rootless>,
+
+    /// Path to criu (accepted for compatibility, unused)
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    pub criu: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rootless {
+    True,
+    False,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container (it waits for `start`)
+    Create(CreateArgs),
+    /// Start a created container
+    Start(IdArg),
+    /// Create and start a container, wait for it, delete it
+    Run(RunArgs),
+    /// Print the state of a container as JSON
+    State(IdArg),
+    /// Send a signal to the container's init (or all its processes)
+    Kill(KillArgs),
+    /// Delete a container and its resources
+    Delete(DeleteArgs),
+    /// List containers
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Show the processes of a container
+    Ps(PsArgs),
+    /// Write a default config.json
+    Spec(SpecArgs),
+    /// Print the runtime's features as JSON
+    Features,
+    /// Run a new process in a running container
+    Exec(Box<ExecArgs>),
+    /// Suspend all processes of a container (not implemented yet)
+    Pause(Unimplemented),
+    /// Resume a paused container (not implemented yet)
+    Resume(Unimplemented),
+    /// Update a container's resources (not implemented yet)
+    Update(Unimplemented),
+    /// Show container events and stats (not implemented yet)
+    Events(Unimplemented),
+    /// Checkpoint a container (not implemented yet)
+    Checkpoint(Unimplemented),
+    /// Restore a checkpointed container (not implemented yet)
+    Restore(Unimplemented),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// Bundle directory (holds config.json)
+    #[arg(short = 'b', long, value_name = "DIR", default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container's init pid to FILE
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Do not use pivot_root (move + chroot instead)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3 .. 3+N) to the container
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the container is started
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// Do not become a subreaper (accepted, no effect)
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal all processes of the container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Container id
+    pub id: String,
+    /// Signal name (KILL, SIGKILL) or number
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill the container first if it is running
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print only the container ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Container id
+    pub id: String,
+    /// Arguments for ps(1) (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PS_ARGS")]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Directory to write config.json into
+    #[arg(short = 'b', long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    // `--rootless` is the global flag: `spec --rootless` sets it.
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Process JSON file to run (instead of COMMAND)
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set an environment variable (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// User: UID[:GID]
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group ids (repeatable)
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID", value_delimiter = ',')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (repeatable)
+    #[arg(short = 'c', long = "cap", value_name = "CAP")]
+    pub caps: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Do not wait for the process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the process's pid to FILE
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the terminal's master fd to
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Pass N extra fds (3 .. 3+N) to the process
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// AppArmor profile
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux label
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Exec even when the container is paused
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Sub-cgroup to join (accepted, not used yet)
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Vec<String>,
+    /// Container id
+    pub id: String,
+    /// Command and arguments (everything after the first one is passed as is)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Any arguments: the command fails with "not implemented yet" before looking at them.
+#[derive(Debug, Args)]
+pub struct Unimplemented {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create(_) => "create",
+            Command::Start(_) => "start",
+            Command::Run(_) => "run",
+            Command::State(_) => "state",
+            Command::Kill(_) => "kill",
+            Command::Delete(_) => "delete",
+            Command::List(_) => "list",
+            Command::Ps(_) => "ps",
+            Command::Spec(_) => "spec",
+            Command::Features => "features",
+            Command::Exec(_) => "exec",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
+            Command::Update(_) => "update",
+            Command::Events(_) => "events",
+            Command::Checkpoint(_) => "checkpoint",
+            Command::Restore(_) => "restore",
+        }
+    }
+}
+
+/// Global flags that take a value in the next argument.
+const GLOBAL_VALUE_FLAGS: &[&str] = &["--root", "--log", "--log-format", "--criu"];
+/// Subcommands whose trailing arguments belong to someone else (the exec'd command, ps).
+const TRAILING_SUBCOMMANDS: &[&str] = &["exec", "ps"];
+
+/// `--rootless` takes an optional value; clap can only tell `--rootless true` from
+/// `--rootless <subcommand or id>` if the value is attached. Rewrites `--rootless X` (X one of
+/// true/false/auto) into `--rootless=X` where it is unambiguous: before the subcommand, and
+/// after it except within exec's COMMAND or ps's PS_ARGS (there, only before the first
+/// positional) and after `--`.
+pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut sub: Option<String> = None;
+    let mut stop = false;
+    let mut it = args.into_iter().peekable();
+    if let Some(argv0) = it.next() {
+        out.push(argv0);
+    }
+    while let Some(arg) = it.next() {
+        if stop {
+            out.push(arg);
+            continue;
+        }
+        let s = arg.to_str().unwrap_or("");
+        if s == "--" {
+            stop = true;
+        } else if s == "--rootless" {
+            let next = it.peek().and_then(|n| n.to_str());
+            if let Some(v @ ("true" | "false" | "auto")) = next {
+                out.push(OsString::from(format!("--rootless={v}")));
+                it.next();
+                continue;
+            }
+        } else if sub.is_none() && GLOBAL_VALUE_FLAGS.contains(&s) {
+            out.push(arg);
+            if let Some(v) = it.next() {
+                out.push(v);
+            }
+            continue;
+        } else if !s.starts_with('-') {
+            match &sub {
+                None => sub = Some(s.to_string()),
+                Some(name) if TRAILING_SUBCOMMANDS.contains(&name.as_str()) => stop = true,
+                Some(_) => {}
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// Parses a command line (argv[0] first) after [`normalize_args`].
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    Cli::try_parse_from(normalize_args(args.into_iter().map(Into::into).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Cli {
+        let args = std::iter::once("skiff-runtime").chain(line.split_whitespace());
+        match parse_from(args) {
+            Ok(c) => c,
+            Err(e) => panic!("{line}: {e}"),
+        }
+    }
+
+    fn parse_args(args: &[&str]) -> Cli {
+        parse_from(std::iter::once("skiff-runtime").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn space_and_equals_forms() {
+        for line in [
+            "create --bundle /b --pid-file /p c1",
+            "create --bundle=/b --pid-file=/p c1",
+            "create -b /b --pid-file /p c1",
+            "create c1 --bundle /b --pid-file=/p",
+            "create -b=/b c1 --pid-file /p",
+        ] {
+            let cli = parse(line);
+            let Some(Command::Create(a)) = cli.command else { panic!("{line}") };
+            assert_eq!(a.id, "c1", "{line}");
+            assert_eq!(a.bundle, PathBuf::from("/b"), "{line}");
+            assert_eq!(a.pid_file, Some(PathBuf::from("/p")), "{line}");
+        }
+        let Some(Command::Create(a)) = parse("create x").command else { panic!() };
+        assert_eq!(a.bundle, PathBuf::from("."));
+        assert_eq!(a.preserve_fds, 0);
+        let Some(Command::Create(a)) =
+            parse("create --console-socket /s --no-pivot --no-new-keyring --preserve-fds 2 x").command
+        else {
+            panic!()
+        };
+        assert!(a.no_pivot && a.no_new_keyring);
+        assert_eq!(a.preserve_fds, 2);
+        assert_eq!(a.console_socket, Some(PathBuf::from("/s")));
+    }
+
+    #[test]
+    fn global_flags_before_or_after_subcommand() {
+        for line in [
+            "--root /r --log /l --log-format json --debug --systemd-cgroup state c",
+            "state --root /r --log /l --log-format json --debug --systemd-cgroup c",
+            "state c --root=/r --log=/l --log-format=json --debug --systemd-cgroup",
+            "--root=/r state --log /l c --log-format json --debug --systemd-cgroup",
+        ] {
+            let cli = parse(line);
+            let g = &cli.global;
+            assert_eq!(g.root, Some(PathBuf::from("/r")), "{line}");
+            assert_eq!(g.log, Some(PathBuf::from("/l")), "{line}");
+            assert_eq!(g.log_format, LogFormat::Json, "{line}");
+            assert!(g.debug && g.systemd_cgroup, "{line}");
+            let Some(Command::State(a)) = cli.command else { panic!("{line}") };
+            assert_eq!(a.id, "c");
+        }
+        let cli = parse("list");
+        assert_eq!(cli.global.root, None);
+        assert_eq!(cli.global.log_format, LogFormat::Text);
+        assert!(!cli.global.debug);
+    }
+
+    #[test]
+    fn rootless_value_is_optional() {
+        assert_eq!(parse("--rootless list").global.rootless, Some(Rootless::True));
+        assert_eq!(parse("--rootless false list").global.rootless, Some(Rootless::False));
+        assert_eq!(parse("--rootless=auto list").global.rootless, Some(Rootless::Auto));
+        assert_eq!(parse("list --rootless").global.rootless, Some(Rootless::True));
+        assert_eq!(parse("kill --rootless true c").global.rootless, Some(Rootless::True));
+        assert_eq!(parse("list").global.rootless, None);
+        assert!(matches!(parse("--rootless start c").command, Some(Command::Start(_))));
+        let cli = parse("spec --rootless -b /x");
+        assert_eq!(cli.global.rootless, Some(Rootless::True));
+        let Some(Command::Spec(a)) = cli.command else { panic!() };
+        assert_eq!(a.bundle, Some(PathBuf::from("/x")));
+        // --criu is accepted
+        assert_eq!(parse("--criu /usr/bin/criu list").global.criu, Some(PathBuf::from("/usr/bin/criu")));
+    }
+
+    #[test]
+    fn version_flag() {
+        assert!(parse("--version").version);
+        assert!(parse("-v").version);
+        assert!(parse("-v").command.is_none());
+    }
+
+    #[test]
+    fn exec_trailing_args_are_not_parsed() {
+        let cli = parse_args(&["exec", "-t", "c1", "sh", "-c", "echo hi", "--debug"]);
+        let Some(Command::Exec(a)) = cli.command else { panic!() };
+        assert!(a.tty);
+        assert_eq!(a.id, "c1");
+        assert_eq!(a.command, vec!["sh", "-c", "echo hi", "--debug"]);
+        assert!(!cli.global.debug);
+
+        // Options after the id, before the command.
+        let cli =
+            parse_args(&["exec", "c1", "--env", "A=1", "-e", "B=2", "--cwd", "/tmp", "-t", "ls", "-l", "--", "-x"]);
+        let Some(Command::Exec(a)) = cli.command else { panic!() };
+        assert_eq!(a.env, vec!["A=1", "B=2"], "{a:?}");
+        assert_eq!(a.cwd, Some(PathBuf::from("/tmp")));
+        assert!(a.tty);
+        assert_eq!(a.command, vec!["ls", "-l", "--", "-x"]);
+        // `-e=V` works before the id (after it, clap cannot tell it from a command).
+        let cli = parse_args(&["exec", "-e=B=2", "c1", "ls"]);
+        let Some(Command::Exec(a)) = cli.command else { panic!() };
+        assert_eq!(a.env, vec!["B=2"]);
+
+        // --rootless inside the command is left alone.
+        let cli = parse_args(&["exec", "c1", "prog", "--rootless", "true"]);
+        let Some(Command::Exec(a)) = cli.command else { panic!() };
+        assert_eq!(a.command, vec!["prog", "--rootless", "true"]);
+        assert_eq!(cli.global.rootless, None);
+
+        let cli = parse_args(&[
+            "--root",
+            "/r",
+            "exec",
+            "-u",
+            "1000:1000",
+            "-g",
+            "10",
+            "-g=11",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "-c",
+            "CAP_NET_RAW",
+            "--no-new-privs",
+            "-d",
+            "--pid-file",
+            "/p",
+            "--console-socket=/s",
+            "--preserve-fds",
+            "1",
+            "--apparmor",
+            "prof",
+            "--process-label",
+            "lbl",
+            "--ignore-paused",
+            "--cgroup",
+            "sub",
+            "c1",
+            "true",
+        ]);
+        let Some(Command::Exec(a)) = cli.command else { panic!() };
+        assert_eq!(a.user.as_deref(), Some("1000:1000"));
+        assert_eq!(a.additional_gids, vec![10, 11]);
+        assert_eq!(a.caps, vec!["CAP_SYS_ADMIN", "CAP_NET_RAW"]);
+        assert!(a.no_new_privs && a.detach && a.ignore_paused);
+        assert_eq!(a.preserve_fds, 1);
+        assert_eq!(a.console_socket, Some(PathBuf::from("/s")));
+        assert_eq!(a.command, vec!["true"]);
+
+        let cli = parse_args(&["exec", "--process", "/p.json", "c1"]);
+        let Some(Command::Exec(a)) = cli.command else { panic!() };
+        assert_eq!(a.process, Some(PathBuf::from("/p.json")));
+        assert!(a.command.is_empty());
+    }
+
+    #[test]
+    fn kill_delete_list_ps() {
+        let Some(Command::Kill(a)) = parse("kill c1").command else { panic!() };
+        assert_eq!((a.id.as_str(), a.signal.as_str(), a.all), ("c1", "SIGTERM", false));
+        let Some(Command::Kill(a)) = parse("kill -a c1 KILL").command else { panic!() };
+        assert_eq!((a.signal.as_str(), a.all), ("KILL", true));
+        let Some(Command::Kill(a)) = parse("kill c1 9 --all").command else { panic!() };
+        assert_eq!((a.signal.as_str(), a.all), ("9", true));
+
+        let Some(Command::Delete(a)) = parse("delete c1 -f").command else { panic!() };
+        assert!(a.force);
+        let Some(Command::Delete(a)) = parse("delete --force c1").command else { panic!() };
+        assert!(a.force);
+
+        let Some(Command::List(a)) = parse("ls -q").command else { panic!() };
+        assert!(a.quiet);
+        let Some(Command::List(a)) = parse("list --format=json").command else { panic!() };
+        assert_eq!(a.format, Format::Json);
+        let Some(Command::List(a)) = parse("list -f json").command else { panic!() };
+        assert_eq!(a.format, Format::Json);
+
+        let Some(Command::Ps(a)) = parse("ps -f json c1").command else { panic!() };
+        assert_eq!((a.id.as_str(), a.format), ("c1", Format::Json));
+        let Some(Command::Ps(a)) = parse("ps c1 -o pid,comm -e").command else { panic!() };
+        assert_eq!(a.ps_args, vec!["-o", "pid,comm", "-e"]);
+        assert_eq!(a.format, Format::Table);
+    }
+
+    #[test]
+    fn run_flags() {
+        let Some(Command::Run(a)) = parse("run -d --bundle /b c1 --no-subreaper").command else { panic!() };
+        assert!(a.detach && a.no_subreaper && !a.keep);
+        assert_eq!(a.create.bundle, PathBuf::from("/b"));
+        assert_eq!(a.create.id, "c1");
+    }
+
+    #[test]
+    fn unimplemented_commands_take_anything() {
+        for sub in ["pause", "resume", "update", "events", "checkpoint", "restore"] {
+            let cli = parse_args(&[sub, "--stats", "c1", "-x"]);
+            assert_eq!(cli.command.unwrap().name(), sub);
+        }
+    }
+
+    #[test]
+    fn missing_id_is_a_usage_error() {
+        assert!(parse_from(["skiff-runtime", "start"]).is_err());
+        assert!(parse_from(["skiff-runtime", "create", "-b", "/x"]).is_err());
+        assert!(parse_from(["skiff-runtime", "list", "--format", "yaml"]).is_err());
+    }
+}
