@@ -55,16 +55,22 @@ impl CapSets {
     /// Sets inheritable, effective, permitted and ambient (after the user switch).
     pub fn apply(&self) -> Result<()> {
         let err = |what: &str, e: caps::errors::CapsError| Error::Other(format!("set {what} capabilities: {e}"));
-        // Raise effective to what we still hold so CAP_SETPCAP allows the inheritable change.
+        // Raise effective to what we still hold so CAP_SETPCAP allows the inheritable change,
+        // then narrow effective before permitted (the kernel keeps effective within permitted).
         let held = caps::read(None, CapSet::Permitted).map_err(|e| err("permitted", e))?;
         caps::set(None, CapSet::Effective, &held).map_err(|e| err("effective", e))?;
         caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| err("inheritable", e))?;
-        let both: HashSet<Cap> = self.permitted.union(&self.effective).copied().collect();
-        caps::set(None, CapSet::Permitted, &both).map_err(|e| err("permitted", e))?;
         caps::set(None, CapSet::Effective, &self.effective).map_err(|e| err("effective", e))?;
-        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| err("permitted", e))?;
+        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| err("permitted (it must hold every effective capability)", e))?;
         caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;
         for cap in &self.ambient {
+            // The kernel raises an ambient capability only if it is permitted and inheritable;
+            // runc's default spec lists ambient caps without inheritable ones, and runc skips
+            // those with a warning. So do we.
+            if !(self.permitted.contains(cap) && self.inheritable.contains(cap)) {
+                tracing::debug!("ambient capability {cap} is not both permitted and inheritable; skipped");
+                continue;
+            }
             caps::raise(None, CapSet::Ambient, *cap).map_err(|e| err("ambient", e))?;
         }
         Ok(())
