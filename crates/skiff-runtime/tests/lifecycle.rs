@@ -85,9 +85,37 @@ fn run_propagates_exit_status_and_signals() {
     let (code, out, err) = rt.run_container(&id, &b);
     assert_eq!((code, out.as_str(), err.as_str()), (42, "out\n", "err\n"));
     assert_no_leftovers(&rt, &id);
-    let b = Bundle::new(&sh("kill -9 $$"));
+    // A nested shell killed by a signal: the status is 128+N.
+    let b = Bundle::new(&sh("sh -c 'kill -9 $$'; exit $?"));
     let (code, _, _) = rt.run_container(&unique_id("sig"), &b);
     assert_eq!(code, 137);
+    // The init killed from the host while `run` waits: run reports 137.
+    let b = Bundle::new(&sh("sleep 60"));
+    let id = unique_id("sigh");
+    let mut child = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]).stdin(std::process::Stdio::null()).spawn().unwrap();
+    let mut pid = None;
+    for _ in 0..500 {
+        if let Some(p) = rt.init_pid(&id) {
+            if std::path::Path::new(&rt.state_dir(&id)).join("exec.fifo").exists() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            }
+            pid = Some(p);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = pid.expect("container started");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    // SIGTERM to `run` is forwarded to the container's init.
+    let b = Bundle::new(&sh("trap 'exit 3' TERM; echo ready > /tmp/ready; while :; do sleep 0.05; done"));
+    let id = unique_id("fwd");
+    let mut child = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id]).stdin(std::process::Stdio::null()).spawn().unwrap();
+    wait_for_file(&b.rootfs().join("tmp/ready"));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    assert_no_leftovers(&rt, &id);
 }
 
 #[test]

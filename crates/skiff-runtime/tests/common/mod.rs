@@ -115,6 +115,9 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new() -> Runtime {
+        // Detached inits are orphaned when the runtime exits; as a subreaper the test process
+        // inherits them (instead of a pid 1 that may not reap) and reaps them after `delete`.
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         Runtime { root: tempfile::Builder::new().prefix("skt-root").tempdir().unwrap() }
     }
 
@@ -124,9 +127,42 @@ impl Runtime {
         c
     }
 
-    /// Runs the runtime, returning its output (any exit status).
+    /// Runs the runtime, returning its output (any exit status). Output goes through files,
+    /// not pipes: a detached container inherits the runtime's stdio and would keep a pipe open.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(std::process::Stdio::null()).output().expect("run skiff-runtime")
+        let reap = if args.first() == Some(&"delete") { args.last().and_then(|id| self.init_pid(id)) } else { None };
+        let output = self.run_raw(args);
+        if let Some(pid) = reap {
+            reap_pid(pid);
+        }
+        output
+    }
+
+    /// The recorded init pid of a container, if it has state.
+    pub fn init_pid(&self, id: &str) -> Option<i32> {
+        let text = std::fs::read_to_string(self.root.path().join(id).join("state.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v["pid"].as_i64().map(|p| p as i32)
+    }
+
+    fn run_raw(&self, args: &[&str]) -> Output {
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let status = self
+            .cmd(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .expect("run skiff-runtime");
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = Vec::new();
+            f.rewind().unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output { status, stdout: read(out), stderr: read(err) }
     }
 
     /// Runs and requires success; returns stdout.
@@ -169,6 +205,17 @@ impl Drop for Runtime {
                 let id = e.file_name().to_string_lossy().into_owned();
                 let _ = self.run(&["delete", "--force", &id]);
             }
+        }
+    }
+}
+
+/// Reaps `pid` if it is an exited child of ours (an orphaned container init).
+pub fn reap_pid(pid: i32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    for _ in 0..200 {
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            _ => return,
         }
     }
 }
