@@ -120,6 +120,9 @@ fn user_root_inside_is_unprivileged_outside() {
     cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hostdir", "type": "bind", "source": host_dir.path(), "options": ["rbind"]}));
     // sysfs cannot be mounted from a user namespace without its own... keep it: the net ns is ours.
     let b = Bundle::new(&cfg);
+    // The rootfs belongs to host root, which the container cannot write: give the mount
+    // point up front, as an engine preparing the image would.
+    std::fs::create_dir(b.rootfs().join("hostdir")).unwrap();
     let id = unique_id("user");
     let rt = Runtime::new();
     let out_file = b.path().join("out");
