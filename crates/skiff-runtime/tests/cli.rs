@@ -153,7 +153,6 @@ fn argument_errors_before_touching_containers() {
 
 // needs container API: Runtime::list is still a todo!() stub.
 #[test]
-#[ignore]
 fn list_on_empty_root() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
@@ -171,7 +170,6 @@ fn list_on_empty_root() {
 
 // needs container API: Runtime::load / delete are still todo!() stubs.
 #[test]
-#[ignore]
 fn missing_container_fails() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
