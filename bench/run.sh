@@ -10,6 +10,8 @@ SKIFF="$PWD/target/release/skiff-runtime"
 WORK="$(mktemp -d /tmp/skiff-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 scripts/mkrootfs.sh "$WORK/bundle/rootfs" >/dev/null
+gcc -O2 -o "$WORK/maxrss" bench/maxrss.c
+export MAXRSS="$WORK/maxrss"
 ( cd "$WORK/bundle" && "$SKIFF" spec && python3 - <<'PY'
 import json
 c = json.load(open("config.json"))
