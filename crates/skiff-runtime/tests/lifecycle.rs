@@ -325,3 +325,29 @@ fn terminal_through_console_socket() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("hello-tty"), "{text}");
 }
+
+#[test]
+fn domainname_oom_score_adj_readonly_root_and_no_pivot() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut cfg = sh("cat /proc/sys/kernel/domainname /proc/self/oom_score_adj; touch /rootfile 2>/dev/null && echo WRITABLE; grep -c ' / ' /proc/self/mountinfo");
+    cfg["domainname"] = json!("skiff.example");
+    cfg["process"]["oomScoreAdj"] = json!(500);
+    cfg["root"]["readonly"] = json!(true);
+    let b = Bundle::new(&cfg);
+    for extra in [&[][..], &["--no-pivot"][..]] {
+        let id = unique_id("misc");
+        let mut args = vec!["run", "--bundle", b.path().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let out = rt.run(&args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(&lines[..2], &["skiff.example", "500"], "{extra:?}: {text}");
+        assert!(!text.contains("WRITABLE"), "{extra:?}: root not read-only");
+        assert_no_leftovers(&rt, &id);
+    }
+}
