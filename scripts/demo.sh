@@ -1,6 +1,7 @@
 #!/bin/sh
 # Demo: set up, build a busybox bundle, and run a command in a container with skiff-runtime.
-# Needs root (namespaces, mounts, cgroups). DEMO_DIR (default /tmp/skiff-demo) holds the bundle.
+# Needs root (namespaces, mounts, cgroups). DEMO_DIR (default /tmp/skiff-demo) holds the bundle;
+# SKIFF_RUNTIME=/usr/sbin/runc runs the same demo with runc, for comparison.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -9,7 +10,7 @@ fi
 
 ./scripts/setup.sh
 
-SKIFF=$(pwd)/target/release/skiff-runtime
+SKIFF=${SKIFF_RUNTIME:-$(pwd)/target/release/skiff-runtime}
 DEMO_DIR=${DEMO_DIR:-/tmp/skiff-demo}
 BUNDLE=$DEMO_DIR/bundle
 ROOT=$DEMO_DIR/state
@@ -25,7 +26,7 @@ sed -i \
     -e 's/^\t\t\t"sh"$/\t\t\t"sh", "-c", "echo hello from skiff; hostname; id"/' \
     "$BUNDLE/config.json"
 
-echo "+ skiff-runtime --root $ROOT run --bundle $BUNDLE $ID"
+echo "+ $(basename "$SKIFF") --root $ROOT run --bundle $BUNDLE $ID"
 set +e
 "$SKIFF" --root "$ROOT" run --bundle "$BUNDLE" "$ID"
 status=$?
