@@ -54,9 +54,6 @@ impl Runtime {
         if terminal && opts.console_socket.is_none() && !foreground_tty {
             return Err(Error::field("process.terminal", "set, but no --console-socket was given to receive the pty master"));
         }
-        if self.store.dir(id).exists() {
-            return Err(Error::Exists(id.to_string()));
-        }
         let plan = Plan::from_spec(&bundle.spec)?;
         let cgroups = Cgroups::detect()?;
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());

@@ -65,10 +65,7 @@ impl Container {
         match self.status() {
             Status::Stopped => {}
             Status::Created => self.kill_and_wait()?,
-            s if force => {
-                let _ = s;
-                self.kill_and_wait()?
-            }
+            _ if force => self.kill_and_wait()?,
             s => return Err(Error::State(format!("cannot delete container {} that is not stopped: {s}", self.id()))),
         }
         self.destroy()

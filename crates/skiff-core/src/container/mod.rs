@@ -59,7 +59,7 @@ impl Runtime {
     }
 
     /// States of all containers, sorted by id. Dirs without a state file (a create in
-    /// progress) are shown as `creating`? No: runc skips them; so do we.
+    /// progress) are skipped, as runc does.
     pub fn list(&self) -> Result<Vec<OciState>> {
         let mut out = Vec::new();
         for id in self.store.ids()? {
