@@ -351,3 +351,62 @@ fn domainname_oom_score_adj_readonly_root_and_no_pivot() {
         assert_no_leftovers(&rt, &id);
     }
 }
+
+/// `run` in the foreground with `terminal: true` wires the container's pty to the caller's
+/// terminal: the size is copied, input reaches the container, output comes back, and the exit
+/// status propagates.
+#[test]
+fn terminal_in_foreground_run() {
+    if skip() {
+        return;
+    }
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let mut cfg = sh("tty; stty size; read line; echo got-$line; exit 3");
+    cfg["process"]["terminal"] = json!(true);
+    let b = Bundle::new(&cfg);
+    let size = nix::pty::Winsize { ws_row: 33, ws_col: 101, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    // openpty's fds are inheritable: keep them out of children other tests spawn meanwhile.
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).unwrap();
+    }
+    let slave = std::fs::File::from(pty.slave);
+    let mut cmd = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &unique_id("fgtty")]);
+    cmd.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave.try_clone().unwrap());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Only the runtime may hold the slave now, so the master reads EIO once it exits.
+    drop(cmd);
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut text = String::new();
+    let mut chunk = [0u8; 1024];
+    let mut sent = false;
+    // Reads until the slave side is gone (EIO) once the runtime exits.
+    while let Ok(n) = master.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        if !sent && text.contains("33 101") {
+            master.write_all(b"abc\n").unwrap();
+            sent = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(text.contains("/dev/pts/0"), "container's stdin is not its pty: {text}");
+    assert!(text.contains("33 101"), "window size not copied: {text}");
+    assert!(text.contains("got-abc"), "input did not reach the container: {text}");
+    assert_eq!(status.code(), Some(3), "{text}");
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Regenerate crates/skiff-runtime/hot-symbols.txt: the functions skiff-runtime calls while it
+# runs, creates, starts, execs into, lists and deletes a container, in order of first call.
+# build.rs hands the list to the linker (--symbol-ordering-file), which places those functions
+# together so a start faults in few text pages (peak RSS). Rerun after big code changes; a stale
+# list costs memory, never correctness.  Usage: bench/hot-symbols.sh   (root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+WORK="$(mktemp -d /tmp/skiff-hot.XXXXXX)"
+B="$WORK/tgt/release/skiff-runtime"
+S="--root $WORK/state"
+cleanup() {
+    "$B" $S delete --force hot-run >/dev/null 2>&1 || true
+    "$B" $S delete --force hot-exec >/dev/null 2>&1 || true
+    "$B" $S delete --force hot-cycle >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The same profile as the shipped binary (symbol hashes depend on it), plus a link map that
+# names every function section and its address.
+cargo rustc -q --release -p skiff-runtime --bin skiff-runtime --target-dir "$WORK/tgt" -- \
+    -C link-arg=-Wl,-Map="$WORK/map.txt"
+gcc -O2 -o "$WORK/fntrace" bench/fntrace.c
+python3 - "$WORK/map.txt" "$WORK/funcs" <<'PY'
+import re, sys
+# lld map lines: VMA LMA SIZE ALIGN  path.o:(.text[.unlikely|.startup|.hot].SYMBOL)
+pat = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+\s+\S*:\(\.text\.(?:(?:unlikely|startup|hot|exit)\.)?([^)]+)\)$")
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        m = pat.match(line)
+        if m and int(m.group(2), 16) > 0:
+            out.write(f"{m.group(1)} {m.group(3)}\n")
+PY
+cut -d' ' -f1 "$WORK/funcs" > "$WORK/addrs"
+
+scripts/mkrootfs.sh "$WORK/bundle/rootfs" >/dev/null
+cd "$WORK/bundle"
+"$B" spec
+set_args() { python3 -c '
+import json, sys
+c = json.load(open("config.json"))
+c["process"]["terminal"] = False
+c["process"]["args"] = sys.argv[1:]
+json.dump(c, open("config.json", "w"))' "$@"; }
+n=0
+trace() { n=$((n + 1)); "$WORK/fntrace" "$WORK/addrs" "$WORK/hit.$(printf %02d $n)" "$B" "$@" >/dev/null; }
+
+set_args /bin/true
+trace $S run hot-run                       # the benchmarked path first
+trace $S create hot-cycle
+trace $S state hot-cycle
+trace $S start hot-cycle
+sleep 0.2
+trace $S delete hot-cycle
+set_args sleep 30
+"$B" $S run -d hot-exec
+trace $S exec hot-exec /bin/true
+trace $S ps hot-exec
+trace $S list
+trace $S kill hot-exec KILL
+sleep 0.2
+trace $S delete hot-exec
+trace --version
+
+for f in "$WORK"/hit.*; do flock "$f" true; done   # tracers of leftover processes are done
+python3 - "$WORK/funcs" "$ROOT/crates/skiff-runtime/hot-symbols.txt" "$WORK"/hit.* <<'PY'
+import sys
+names = {}
+for line in open(sys.argv[1]):
+    addr, name = line.split()
+    names.setdefault(int(addr, 16), name)
+order, seen = [], set()
+for f in sys.argv[3:]:
+    for line in open(f):
+        name = names.get(int(line, 16))
+        if name and name not in seen:
+            seen.add(name)
+            order.append(name)
+open(sys.argv[2], "w").write("".join(n + "\n" for n in order))
+print(f"hot-symbols.txt: {len(order)} functions")
+PY
