@@ -13,20 +13,30 @@ scripts/mkrootfs.sh "$WORK/bundle/rootfs" >/dev/null
 gcc -O2 -o "$WORK/maxrss" bench/maxrss.c
 export MAXRSS="$WORK/maxrss"
 ( cd "$WORK/bundle" && "$SKIFF" spec && python3 - <<'PY'
-import json
+import json, os
 c = json.load(open("config.json"))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
 c["ociVersion"] = "1.0.2"   # crun 1.8 refuses >= 1.2
 json.dump(c, open("config.json", "w"), indent=1)
+# The same container with limits (memory + cpu + pids), sharing the rootfs.
+c["root"]["path"] = os.path.abspath("rootfs")
+c["linux"]["resources"] = {
+    "memory": {"limit": 268435456, "swap": 268435456},
+    "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+    "pids": {"limit": 100},
+}
+os.makedirs("../limits", exist_ok=True)
+json.dump(c, open("../limits/config.json", "w"), indent=1)
 PY
 )
 RT="{\"skiff\": [\"$SKIFF\", \"--root\", \"$WORK/skiff\"], \"runc\": [\"runc\", \"--root\", \"$WORK/runc\"], \"crun\": [\"crun\", \"--root\", \"$WORK/crun\"]}"
+BUNDLES="{\"no limits\": \"$WORK/bundle\", \"limits\": \"$WORK/limits\"}"
 echo "== hybrid layout hidden (crun cannot run on this host's hybrid cgroups): all three in one private mount namespace"
 unshare -m --propagation private sh -c '
   if [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && grep -q . /sys/fs/cgroup/unified/cgroup.controllers; then
     umount /sys/fs/cgroup/unified 2>/dev/null || mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers
   fi
-  exec python3 bench/bench.py "$@"' sh "$WORK/bundle" "$N" "$RT"
+  exec python3 bench/bench.py "$@"' sh "$N" "$RT" "$BUNDLES"
 echo "== host layout as is (hybrid here): skiff and runc"
-python3 bench/bench.py "$WORK/bundle" "$N" "{\"skiff\": [\"$SKIFF\", \"--root\", \"$WORK/skiff\"], \"runc\": [\"runc\", \"--root\", \"$WORK/runc\"]}"
+python3 bench/bench.py "$N" "{\"skiff\": [\"$SKIFF\", \"--root\", \"$WORK/skiff\"], \"runc\": [\"runc\", \"--root\", \"$WORK/runc\"]}" "$BUNDLES"
