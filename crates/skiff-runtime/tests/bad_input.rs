@@ -188,3 +188,25 @@ fn mount_destination_cannot_escape_the_rootfs() {
     }
     assert_no_leftovers(&rt, &id);
 }
+
+/// `--systemd-cgroup` on a host without systemd: a clear error saying so and naming the cgroup
+/// the driver would have used; nothing left behind.
+#[test]
+fn systemd_cgroup_without_systemd() {
+    if skip() || std::path::Path::new("/run/systemd/system").is_dir() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut cfg = base_config(&["true"]);
+    cfg["linux"]["cgroupsPath"] = json!("machine.slice:skiff:abc");
+    let b = Bundle::new(&cfg);
+    let id = unique_id("sysd");
+    let err = rt.fails(&["--systemd-cgroup", "create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_no_leftovers(&rt, &id);
+    assert!(err.contains("systemd is not running") && err.contains("/machine.slice/skiff-abc.scope"), "{err}");
+    cfg["linux"]["cgroupsPath"] = json!("machine.slice:skiff");
+    b.write_config(&cfg);
+    let err = rt.fails(&["--systemd-cgroup", "create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_no_leftovers(&rt, &id);
+    assert!(err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"), "{err}");
+}

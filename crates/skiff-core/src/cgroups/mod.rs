@@ -6,6 +6,7 @@
 mod detect;
 mod manager;
 mod path;
+pub mod systemd;
 mod v1;
 mod v2;
 

@@ -45,10 +45,11 @@ impl Runtime {
     /// create; with `foreground_tty` the pty master comes back to us instead of a socket.
     fn create_inner(&self, id: &str, opts: &CreateOptions, foreground_tty: bool) -> Result<(Container, Option<OwnedFd>)> {
         crate::spec::validate_id(id)?;
-        if self.systemd_cgroup {
-            return Err(Error::Cgroup("--systemd-cgroup: the systemd cgroup driver is not supported yet (use the default cgroupfs driver)".into()));
-        }
         let bundle = Bundle::load(&opts.bundle)?;
+        let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+        if self.systemd_cgroup {
+            return Err(crate::cgroups::systemd::driver_error(cgroups_path.as_deref(), id, crate::cgroups::systemd::running()));
+        }
         let process = bundle.spec.process().as_ref().ok_or_else(|| Error::field("process", "missing (create needs a process to run)"))?;
         let terminal = process.terminal() == Some(true);
         if terminal && opts.console_socket.is_none() && !foreground_tty {
@@ -56,7 +57,6 @@ impl Runtime {
         }
         let plan = Plan::from_spec(&bundle.spec)?;
         let cgroups = Cgroups::detect()?;
-        let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         let manager = cgroups.resolve(cgroups_path.as_deref(), id)?;
         let console = match &opts.console_socket {
             Some(p) => Some(crate::terminal::connect(p)?),
