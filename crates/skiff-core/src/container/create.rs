@@ -56,6 +56,7 @@ impl Runtime {
             return Err(Error::field("process.terminal", "set, but no --console-socket was given to receive the pty master"));
         }
         let plan = Plan::from_spec(&bundle.spec)?;
+        let seccomp = crate::seccomp::for_spec(&bundle.spec)?;
         let cgroups = Cgroups::detect()?;
         let manager = cgroups.resolve(cgroups_path.as_deref(), id)?;
         let console = match &opts.console_socket {
@@ -103,6 +104,7 @@ impl Runtime {
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
             cgroup_mounts: cgroups.mounts_for(&manager),
+            seccomp: seccomp.as_ref(),
         };
         let pid = launch::spawn(args, parent, Some(&manager), &state_json)?;
         let kill_init = || {

@@ -12,6 +12,7 @@ use super::channel::{self, Channel, Msg};
 use super::init::{exit_now, unsafe_fork};
 use super::setup;
 use crate::cgroups::Manager;
+use crate::seccomp::Filter;
 use crate::error::{Error, Result, SysContext};
 use crate::namespaces::{self, Join, ORDER};
 
@@ -37,13 +38,13 @@ pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Resul
 }
 
 /// Forks the exec'd process; returns its pid once it has exec'd (or the error it hit).
-pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, preserve_fds: u32, cgroup: Option<&Manager>) -> Result<i32> {
+pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, preserve_fds: u32, cgroup: Option<&Manager>, seccomp: Option<&Filter>) -> Result<i32> {
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let (parent, child) = channel::pair()?;
     let first = match unsafe_fork().ctx(|| "fork")? {
         ForkResult::Child => {
             drop(parent);
-            first_child(child, &joins, process, console.as_ref(), preserve_fds)
+            first_child(child, &joins, process, console.as_ref(), preserve_fds, seccomp)
         }
         ForkResult::Parent { child } => child,
     };
@@ -77,7 +78,7 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
     r
 }
 
-fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32) -> ! {
+fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, seccomp: Option<&Filter>) -> ! {
     let r = (|| -> Result<()> {
         chan.expect(&Msg::Go)?;
         for j in joins {
@@ -91,8 +92,8 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
     }
     match unsafe_fork() {
         Ok(ForkResult::Child) => {
-            let err = match prepare(process, console) {
-                Ok(program) => setup::exec(process, &program, preserve_fds),
+            let err = match prepare(process, console, seccomp) {
+                Ok(program) => setup::exec(process, &program, preserve_fds, seccomp),
                 Err(e) => e,
             };
             let _ = chan.send(&Msg::Error(err.to_string()));
@@ -109,13 +110,13 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
     }
 }
 
-fn prepare(process: &Process, console: Option<&OwnedFd>) -> Result<setup::Program> {
+fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter>) -> Result<setup::Program> {
     nix::unistd::setsid().ctx(|| "setsid")?;
     if process.terminal() == Some(true) {
         let sock = console.ok_or_else(|| Error::Other("process.terminal is set but no console socket was given".into()))?;
         crate::terminal::setup_console(sock)?;
     }
     let program = setup::resolve(process)?;
-    setup::apply_process(process)?;
+    setup::apply_process(process, seccomp)?;
     Ok(program)
 }

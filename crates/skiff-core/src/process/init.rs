@@ -34,6 +34,8 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub cgroup_mounts: Vec<CgroupMount>,
+    /// `linux.seccomp`, compiled by the runtime before the fork.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// Leaves a forked child without running any of the parent's cleanup.
@@ -125,7 +127,7 @@ fn stage2(a: InitArgs) -> ! {
         None => Ok(()),
     };
     let err = match result {
-        Ok(()) => setup::exec(process, &program, a.preserve_fds),
+        Ok(()) => setup::exec(process, &program, a.preserve_fds, a.seccomp),
         Err(e) => e,
     };
     eprintln!("skiff-runtime: container {}: {err}", a.id);
@@ -193,7 +195,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         crate::security::join_new_session_keyring(a.id)?;
     }
     let program = setup::resolve(process)?;
-    setup::apply_process(process)?;
+    setup::apply_process(process, a.seccomp)?;
     Ok((program, state))
 }
 

@@ -5,10 +5,15 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use std::os::fd::AsRawFd;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
 use crate::error::{Error, Result, SysContext};
+use crate::seccomp::Filter;
 use crate::security::{self, CapSets};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -60,7 +65,10 @@ fn is_executable(p: &Path) -> bool {
 
 /// rlimits, user, capabilities and cwd, in runc's order: bounding set first (needs
 /// CAP_SETPCAP), then the user switch keeping capabilities, then the other sets.
-pub fn apply_process(process: &Process) -> Result<()> {
+///
+/// Without no_new_privs the seccomp filter is loaded here, while CAP_SYS_ADMIN is still held
+/// (as runc does); with it, `exec` loads it last.
+pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> {
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
     }
@@ -68,6 +76,7 @@ pub fn apply_process(process: &Process) -> Result<()> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write oomScoreAdj", "/proc/self/oom_score_adj", e))?;
     }
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
+    crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))?;
     if let Some(c) = &caps {
         c.apply_bounding()?;
     }
@@ -96,9 +105,15 @@ pub fn apply_process(process: &Process) -> Result<()> {
     Ok(())
 }
 
-/// no_new_privs, fds, signal mask, then execve. Returns only on failure.
-pub fn exec(process: &Process, program: &Program, preserve_fds: u32) -> Error {
-    if process.no_new_privileges() == Some(true) {
+/// no_new_privs, fds, signal mask, the seccomp filter (when no_new_privs is set), then the exec.
+/// Returns only on failure.
+///
+/// The filter goes on last, so that only the exec itself is subject to it. The program is
+/// exec'd through an fd opened before (execveat), so a profile that blocks `execve` for the
+/// container still lets it start; execve is the fallback (scripts need a path).
+pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Option<&Filter>) -> Error {
+    let nnp = process.no_new_privileges() == Some(true);
+    if nnp {
         if let Err(e) = security::set_no_new_privs() {
             return e;
         }
@@ -106,12 +121,35 @@ pub fn exec(process: &Process, program: &Program, preserve_fds: u32) -> Error {
     if let Err(e) = super::cloexec_from(3 + preserve_fds) {
         return Error::sys("close_range", e);
     }
+    let exe = nix::fcntl::open(program.path.as_c_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty());
+    // Built before the filter goes on: nothing after it may need to allocate.
+    let argv = nul_terminated(&program.argv);
+    let envp = nul_terminated(&program.envp);
     reset_signals();
     let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
-    match nix::unistd::execve(&program.path, &program.argv, &program.envp) {
-        Err(e) => Error::Init(format!("exec {:?}: {e}", program.path)),
-        Ok(never) => match never {},
+    if nnp {
+        if let Some(f) = seccomp {
+            if let Err(e) = f.load() {
+                return e;
+            }
+        }
     }
+    if let Ok(fd) = &exe {
+        // SAFETY: argv and envp are null-terminated arrays of pointers to C strings owned by
+        // `program`, alive across the call; an empty path with AT_EMPTY_PATH execs `fd`'s file.
+        // It returns only on failure.
+        unsafe {
+            libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+        }
+    }
+    // SAFETY: as above; returns only on failure.
+    unsafe { libc::execve(program.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Error::Init(format!("exec {:?}: {}", program.path, std::io::Error::last_os_error()))
+}
+
+/// The pointer array execve wants: one pointer per string, then a null.
+fn nul_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
 }
 
 /// Restores default dispositions (the Rust runtime ignores SIGPIPE; an ignored signal would
