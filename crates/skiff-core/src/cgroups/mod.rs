@@ -8,12 +8,14 @@ mod freeze;
 mod manager;
 mod oom;
 mod path;
-mod stats;
+pub mod stats;
 mod v1;
 mod v2;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stats;
 
 use std::path::{Path, PathBuf};
 
