@@ -113,14 +113,14 @@ pub enum Command {
     Features,
     /// Run a new process in a running container
     Exec(Box<ExecArgs>),
-    /// Suspend all processes of a container (not implemented yet)
-    Pause(Unimplemented),
-    /// Resume a paused container (not implemented yet)
-    Resume(Unimplemented),
+    /// Suspend all processes of a container
+    Pause(IdArg),
+    /// Resume a paused container
+    Resume(IdArg),
     /// Update a container's resources (not implemented yet)
     Update(Unimplemented),
-    /// Show container events and stats (not implemented yet)
-    Events(Unimplemented),
+    /// Show container events: stats every interval and OOM notifications
+    Events(EventsArgs),
     /// Checkpoint a container (not implemented yet)
     Checkpoint(Unimplemented),
     /// Restore a checkpointed container (not implemented yet)
@@ -182,6 +182,22 @@ pub struct KillArgs {
     /// Signal name (KILL, SIGKILL) or number
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Stats collection interval (Go-style duration: 5s, 500ms, 1m)
+    #[arg(long, default_value = "5s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// Display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Container id
+    pub id: String,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 #[derive(Debug, Args)]
@@ -579,10 +595,23 @@ mod tests {
 
     #[test]
     fn unimplemented_commands_take_anything() {
-        for sub in ["pause", "resume", "update", "events", "checkpoint", "restore"] {
+        for sub in ["update", "checkpoint", "restore"] {
             let cli = parse_args(&[sub, "--stats", "c1", "-x"]);
             assert_eq!(cli.command.unwrap().name(), sub);
         }
+    }
+
+    #[test]
+    fn events_pause_resume_args() {
+        let Some(Command::Events(a)) = parse("events c1").command else { panic!() };
+        assert_eq!((a.id.as_str(), a.stats, a.interval), ("c1", false, std::time::Duration::from_secs(5)));
+        let Some(Command::Events(a)) = parse("events --stats --interval 250ms c1").command else { panic!() };
+        assert_eq!((a.id.as_str(), a.stats, a.interval), ("c1", true, std::time::Duration::from_millis(250)));
+        assert!(parse_from(["skiff-runtime", "events", "--interval", "soon", "c1"]).is_err());
+        let Some(Command::Pause(a)) = parse("pause c1").command else { panic!() };
+        assert_eq!(a.id, "c1");
+        let Some(Command::Resume(a)) = parse("resume c1").command else { panic!() };
+        assert_eq!(a.id, "c1");
     }
 
     #[test]

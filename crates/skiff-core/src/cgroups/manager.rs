@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{v1, v2, Manager};
+use super::{v1, Manager};
 use crate::error::{Error, Result};
 
 /// How long `remove` keeps retrying a cgroup that is busy because its tasks are still exiting.
@@ -153,10 +153,4 @@ pub(super) fn remove(created: &[PathBuf]) -> Result<()> {
         }
     }
     first_err.map_or(Ok(()), Err)
-}
-
-pub(super) fn is_frozen(paths: &[PathBuf]) -> bool {
-    paths
-        .iter()
-        .any(|p| v1::frozen(p).or_else(|| v2::frozen(p)).unwrap_or(false))
 }

@@ -4,21 +4,28 @@
 //! OWNER: cgroups helper. Interface used by the rest of the crate (keep these signatures):
 
 mod detect;
+mod freeze;
 mod manager;
+mod oom;
 mod path;
+pub mod stats;
 pub mod systemd;
 mod v1;
 mod v2;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stats;
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::rootfs::CgroupMount;
 
+pub use oom::OomWatch;
 pub use path::{is_systemd_path, systemd_unsupported, SYSTEMD_UNSUPPORTED};
+pub use stats::Stats;
 
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +154,8 @@ pub fn remove_default_parents(paths: &[PathBuf]) {
     }
 }
 
-/// True if the container's freezer (v1) or cgroup.freeze (v2) says frozen.
+/// True if the container's freezer says frozen: the v1 freezer when the container has a v1
+/// freezer directory, else cgroup2's cgroup.freeze (the same choice `Manager::freeze` makes).
 pub fn is_frozen(paths: &[PathBuf]) -> bool {
-    manager::is_frozen(paths)
+    freeze::is_frozen(paths)
 }

@@ -31,6 +31,7 @@ pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("read", own, e)),
         }
+        wait_for_parent(parent, file);
         let mut value = None;
         for anc in dir.ancestors().skip(1) {
             let f = anc.join(file);
@@ -65,6 +66,19 @@ pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A shared parent (the default `/skiff`) made a moment ago by a concurrent create is empty
+/// until its maker copies the values in; the kernel refuses a child anything then. Waits briefly
+/// for that instead of failing (a parent that stays empty is reported by the caller).
+fn wait_for_parent(parent: &Path, file: &str) {
+    let f = parent.join(file);
+    for _ in 0..100 {
+        match fs::read_to_string(&f) {
+            Ok(v) if v.trim().is_empty() => std::thread::sleep(std::time::Duration::from_millis(10)),
+            _ => return,
+        }
+    }
 }
 
 /// `Some(true)` if `dir/freezer.state` says FROZEN, `None` if the file is absent.

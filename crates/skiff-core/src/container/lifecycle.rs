@@ -48,14 +48,19 @@ impl Container {
         if !self.rec.init_alive() {
             return Err(Error::State("container not running".into()));
         }
-        process::pidfd_signal(&fd, sig as i32).map_err(|e| Error::Other(format!("signal {sig} to pid {}: {e}", self.rec.pid)))
+        process::pidfd_signal(&fd, sig as i32).map_err(|e| Error::Other(format!("signal {sig} to pid {}: {e}", self.rec.pid)))?;
+        self.thaw_after_kill(sig);
+        Ok(())
     }
 
+    /// Signals every pid of the cgroup; after SIGKILL a frozen cgroup is thawed so it is
+    /// delivered.
     fn signal_all(&self, sig: Signal) -> Result<()> {
         let pids = self.pids()?;
         for pid in pids {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
+        self.thaw_after_kill(sig);
         Ok(())
     }
 

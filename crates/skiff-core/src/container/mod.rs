@@ -1,13 +1,18 @@
 //! The container lifecycle API: create, start, state, kill, delete, exec, run.
 //!
 //! One file per verb group: `create.rs` (create, run), `lifecycle.rs` (start, kill, delete),
-//! `exec.rs`. The CLI and the engine both call this API.
+//! `exec.rs`, `pause.rs` (pause, resume), `events.rs` (stats, events). The CLI and the engine
+//! both call this API.
 
 mod create;
+mod events;
 mod exec;
 mod lifecycle;
+mod pause;
 
 use std::path::PathBuf;
+
+pub use events::Event;
 
 use crate::error::{Error, Result};
 use crate::state::{OciState, Record, Status, Store};

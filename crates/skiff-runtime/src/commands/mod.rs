@@ -1,6 +1,7 @@
 //! One module per group of subcommands. Each takes the parsed arguments, calls `skiff_core`,
 //! prints, and returns the process exit status.
 
+mod events;
 mod exec;
 mod info;
 mod lifecycle;
@@ -19,10 +20,7 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Spec(a) => info::spec(g, &a),
         Command::Features => info::features(),
-        c @ (Command::Pause(_)
-        | Command::Resume(_)
-        | Command::Update(_)
-        | Command::Events(_)
+        c @ (Command::Update(_)
         | Command::Checkpoint(_)
         | Command::Restore(_)) => bail!("{}: not implemented yet", c.name()),
         c => {
@@ -37,6 +35,9 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
                 Command::List(a) => list::list(&rt, &a),
                 Command::Ps(a) => ps::ps(&rt, &a),
                 Command::Exec(a) => exec::exec(&rt, &a),
+                Command::Pause(a) => events::pause(&rt, &a.id),
+                Command::Resume(a) => events::resume(&rt, &a.id),
+                Command::Events(a) => events::events(&rt, &a),
                 _ => unreachable!("handled above"),
             }
         }
