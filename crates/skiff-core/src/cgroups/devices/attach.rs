@@ -172,6 +172,7 @@ fn query_fd(cg: &File, dir: &Path) -> Result<Vec<u32>> {
 }
 
 /// Ids of the device programs attached to the cgroup2 directory `dir`.
+#[cfg(test)]
 pub(crate) fn query(dir: &Path) -> Result<Vec<u32>> {
     query_fd(&open_dir(dir)?, dir)
 }
