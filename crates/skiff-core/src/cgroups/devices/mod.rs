@@ -122,12 +122,15 @@ pub(crate) fn v1_line(kind: Kind, major: Option<u32>, minor: Option<u32>, access
     format!("{} {}:{} {}", kind.letter(), num(major), num(minor), access)
 }
 
-const fn allow(kind: Kind, major: Option<u32>, minor: Option<u32>) -> (Kind, Option<u32>, Option<u32>, u8) {
+/// kind, major, minor, access bits.
+type DefaultRule = (Kind, Option<u32>, Option<u32>, u8);
+
+const fn allow(kind: Kind, major: Option<u32>, minor: Option<u32>) -> DefaultRule {
     (kind, major, minor, 7)
 }
 
-/// runc's `specconv.AllowedDevices`, in its order: (kind, major, minor, access, device path).
-const DEFAULTS: [((Kind, Option<u32>, Option<u32>, u8), Option<&str>); 11] = [
+/// runc's `specconv.AllowedDevices`, in its order, with the device path if it has one.
+const DEFAULTS: [(DefaultRule, Option<&str>); 11] = [
     ((Kind::Char, None, None, Access::MKNOD), None),
     ((Kind::Block, None, None, Access::MKNOD), None),
     (allow(Kind::Char, Some(1), Some(3)), Some("/dev/null")),
