@@ -4,6 +4,7 @@
 //! OWNER: cgroups helper. Interface used by the rest of the crate (keep these signatures):
 
 mod detect;
+mod devices;
 mod freeze;
 mod manager;
 mod oom;

@@ -66,6 +66,8 @@ impl Runtime {
         let dir = self.store.create_dir(id)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
         cleanup.cgroups = manager.create()?;
+        let linux = bundle.spec.linux().as_ref();
+        manager.apply_devices(&cgroups, linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(), linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
         let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", fifo_path.display()))?;
