@@ -180,7 +180,8 @@ pub(crate) fn validate(i: usize, r: &LinuxDeviceCgroup) -> Result<Rule> {
     };
     let major = num(r.major(), "major")?;
     let minor = num(r.minor(), "minor")?;
-    let text = r.access().as_deref().unwrap_or("");
+    // `access` is optional in the runtime spec; absent means all of it (rwm), as crun does.
+    let text = r.access().as_deref().unwrap_or("rwm");
     let access = Access::parse(text)
         .ok_or_else(|| Error::field(field("access"), format!("{text:?}: must be a non-empty combination of r, w and m")))?;
     Ok(Rule { allow: r.allow(), kind, major, minor, access, origin: format!("linux.resources.devices[{i}]") })

@@ -194,7 +194,9 @@ fn validation_errors_name_the_field() {
     assert_eq!(bad(json!([{"allow": true, "type": "u", "access": "r"}])), "linux.resources.devices[0].type");
     assert_eq!(bad(json!([{"allow": true, "type": "c", "access": "rwx"}])), "linux.resources.devices[0].access");
     assert_eq!(bad(json!([{"allow": true, "type": "c", "access": ""}])), "linux.resources.devices[0].access");
-    assert_eq!(bad(json!([{"allow": true, "type": "c"}])), "linux.resources.devices[0].access");
+    // A missing access means rwm (optional in the spec; containerd and podman configs omit it).
+    let all = compute(&rules(json!([{"allow": false}])), &[]).unwrap();
+    assert!(!all.default_allow);
     assert_eq!(bad(json!([{"allow": true, "type": "c", "major": -2, "access": "r"}])), "linux.resources.devices[0].major");
     assert_eq!(bad(json!([{"allow": true, "type": "b", "minor": 5_000_000_000u64, "access": "r"}])), "linux.resources.devices[0].minor");
     // -1 is the wildcard; a missing type is 'a'.
