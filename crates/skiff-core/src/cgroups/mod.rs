@@ -6,6 +6,7 @@
 mod detect;
 mod manager;
 mod path;
+mod resources;
 mod v1;
 mod v2;
 

@@ -65,6 +65,9 @@ impl Runtime {
         let dir = self.store.create_dir(id)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
         cleanup.cgroups = manager.create()?;
+        if let Some(res) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            manager.apply_resources(&cgroups, res)?;
+        }
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
         let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", fifo_path.display()))?;
