@@ -6,6 +6,7 @@
 mod create;
 mod exec;
 mod lifecycle;
+mod update;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ mod info;
 mod lifecycle;
 mod list;
 mod ps;
+mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,6 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
         Command::Features => info::features(),
         c @ (Command::Pause(_)
         | Command::Resume(_)
-        | Command::Update(_)
         | Command::Events(_)
         | Command::Checkpoint(_)
         | Command::Restore(_)) => bail!("{}: not implemented yet", c.name()),
@@ -37,6 +37,7 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
                 Command::List(a) => list::list(&rt, &a),
                 Command::Ps(a) => ps::ps(&rt, &a),
                 Command::Exec(a) => exec::exec(&rt, &a),
+                Command::Update(a) => update::update(&rt, &a),
                 _ => unreachable!("handled above"),
             }
         }
