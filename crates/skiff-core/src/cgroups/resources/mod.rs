@@ -111,8 +111,11 @@ pub(crate) fn plan(cgroups: &Cgroups, m: &Manager, res: &LinuxResources) -> Resu
     if let Some(mem) = res.memory() {
         match t.get("memory") {
             Some(tg) if tg.v2 => {
-                use_v2(tg, "memory", &mut needed);
-                out.extend(v2::memory(&tg.dir, mem)?);
+                let w = v2::memory(&tg.dir, mem)?;
+                if !w.is_empty() {
+                    use_v2(tg, "memory", &mut needed);
+                }
+                out.extend(w);
             }
             Some(tg) => out.extend(v1::memory(&tg.dir, mem)?),
             None if validate::memory_requested(mem) => return Err(absent("linux.resources.memory", "memory")),
