@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxPids, LinuxResources};
+use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
 use skiff_core::Runtime;
 
 use crate::cli::UpdateArgs;
@@ -88,7 +88,7 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     }
 
     if let Some(w) = a.blkio_weight {
-        let mut b = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        let mut b = r.block_io().clone().unwrap_or_default();
         b.set_weight(Some(w));
         r.set_block_io(Some(b));
     }
