@@ -82,16 +82,20 @@ fn pids_limit_makes_fork_fail() {
         return;
     }
     let rt = Runtime::new();
-    let b = Bundle::new(&sh_with(
-        // Only builtins after the loop: every fork would fail.
-        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>/tmp/err; while read -r l; do echo \"$l\"; done </tmp/err; echo end",
-        json!({"pids": {"limit": 4}}),
-    ));
+    // busybox sh treats a failed fork as fatal (status 2, "can't fork").
+    let script = "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo forked all";
+    let b = Bundle::new(&sh_with(script, json!({"pids": {"limit": 4}})));
     let id = unique_id("pids");
     let (code, out, err) = rt.run_container(&id, &b);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("can't fork") || out.contains("Resource temporarily unavailable"), "no fork failure: {out}");
-    assert!(out.ends_with("end\n"), "{out}");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("can't fork"), "no fork failure: {err}");
+    assert!(!out.contains("forked all"), "{out}");
+    assert_no_leftovers(&rt, &id);
+    // The same with room for every sleep: the limit was the cause.
+    b.write_config(&sh_with(script, json!({"pids": {"limit": 16}})));
+    let id = unique_id("pids");
+    let (code, out, err) = rt.run_container(&id, &b);
+    assert_eq!((code, out.as_str()), (0, "forked all\n"), "{err}");
     assert_no_leftovers(&rt, &id);
 }
 
@@ -184,7 +188,7 @@ fn bad_resources_leave_nothing_behind() {
         (json!({"memory": {"limit": 64 << 20, "swap": 1 << 20}}), "linux.resources.memory.swap"),
         (json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}], "network": {"classID": 7}}), "linux.resources.network.classID"),
         (json!({"pids": {"limit": 5}, "cpu": {"cpus": "4095"}}), "linux.resources.cpu.cpus"),
-        (json!({"blockIO": {"weight": 100}}), "linux.resources.blockIO.weight"),
+        (json!({"rdma": {"mlx5_0": {"hcaHandles": 2}}}), "linux.resources.rdma"),
     ] {
         let b = Bundle::new(&sh_with("true", resources.clone()));
         let id = unique_id("bad");
