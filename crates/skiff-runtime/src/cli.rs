@@ -118,7 +118,7 @@ pub enum Command {
     /// Resume a paused container (not implemented yet)
     Resume(Unimplemented),
     /// Update a container's resource limits
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Show container events and stats (not implemented yet)
     Events(Unimplemented),
     /// Checkpoint a container (not implemented yet)

@@ -114,18 +114,20 @@ fn cpuset_narrows_allowed_cpus() {
 }
 
 #[test]
-fn cpu_quota_throttles_a_busy_loop() {
+fn cpu_quota_throttles_a_busy_loop_and_blkio_weight() {
     if skip() {
         return;
     }
     let rt = Runtime::new();
-    let b = Bundle::new(&sh_with("while :; do :; done", json!({"cpu": {"quota": 10000, "period": 100000, "shares": 256}})));
+    let b = Bundle::new(&sh_with("while :; do :; done", json!({"cpu": {"quota": 10000, "period": 100000, "shares": 256}, "blockIO": {"weight": 300}})));
     let id = unique_id("quota");
     run_detached(&rt, &b, &id);
     let cpu = cg("cpu", &id);
     assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "10000");
     assert_eq!(read(&cpu.join("cpu.cfs_period_us")), "100000");
     assert_eq!(read(&cpu.join("cpu.shares")), "256");
+    // This host's blkio has BFQ weights only (no CFQ blkio.weight).
+    assert_eq!(read(&cg("blkio", &id).join("blkio.bfq.weight")), "300");
     eventually("nr_throttled > 0", || stat(&cpu.join("cpu.stat"), "nr_throttled ") > 0);
     delete(&rt, &id);
 }

@@ -147,8 +147,8 @@ impl Runtime {
         Ok((Container { store: self.store.clone(), rec }, master))
     }
 
-    /// create + start + wait (foreground; a terminal config is wired to the caller's terminal)
-    /// + delete. Returns the exit status as a shell would (128+N for a signal). With `detach`,
+    /// create, start, wait (foreground; a terminal config is wired to the caller's terminal),
+    /// delete. Returns the exit status as a shell would (128+N for a signal). With `detach`,
     /// returns 0 once started.
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
         let signals = if detach { None } else { Some(supervise::block()?) };

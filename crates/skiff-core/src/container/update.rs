@@ -45,7 +45,7 @@ fn merge_block_io(a: &mut LinuxBlockIo, b: &LinuxBlockIo) {
 pub fn merge_resources(base: &LinuxResources, over: &LinuxResources) -> LinuxResources {
     let mut r = base.clone();
     if let Some(m) = over.memory() {
-        let mut cur = r.memory().clone().unwrap_or_default();
+        let mut cur = r.memory().unwrap_or_default();
         merge_memory(&mut cur, m);
         r.set_memory(Some(cur));
     }

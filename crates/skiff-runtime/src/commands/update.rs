@@ -59,8 +59,8 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     let mut r = read_resources(a)?;
     let size = |v: &Option<String>, flag: &str| v.as_deref().map(parse_size).transpose().with_context(|| format!("--{flag}"));
 
-    let mut mem = r.memory().clone().unwrap_or_default();
-    let before = mem.clone();
+    let mut mem = r.memory().unwrap_or_default();
+    let before = mem;
     if let Some(v) = size(&a.memory, "memory")? {
         mem.set_limit(Some(v));
     }
