@@ -640,7 +640,7 @@ mod tests {
 
     #[test]
     fn unimplemented_commands_take_anything() {
-        for sub in ["pause", "resume", "update", "events", "checkpoint", "restore"] {
+        for sub in ["pause", "resume", "events", "checkpoint", "restore"] {
             let cli = parse_args(&[sub, "--stats", "c1", "-x"]);
             assert_eq!(cli.command.unwrap().name(), sub);
         }
