@@ -117,8 +117,8 @@ pub enum Command {
     Pause(IdArg),
     /// Resume a paused container
     Resume(IdArg),
-    /// Update a container's resources (not implemented yet)
-    Update(Unimplemented),
+    /// Update a container's resource limits
+    Update(Box<UpdateArgs>),
     /// Show container events: stats every interval and OOM notifications
     Events(EventsArgs),
     /// Checkpoint a container (not implemented yet)
@@ -294,6 +294,67 @@ pub struct ExecArgs {
     /// Command and arguments (everything after the first one is passed as is)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `update`: runc's flags. Memory sizes take runc's suffixes (`512k`, `64m`, `1g`, `-1`).
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// JSON file with a linux.resources object ("-" for stdin); the flags below override it
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    /// Block IO weight (10-1000)
+    #[arg(long = "blkio-weight", value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period in microseconds
+    #[arg(long = "cpu-period", value_name = "US")]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds (-1: no limit)
+    #[arg(long = "cpu-quota", value_name = "US", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS burst in microseconds
+    #[arg(long = "cpu-burst", value_name = "US")]
+    pub cpu_burst: Option<u64>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share", value_name = "N")]
+    pub cpu_share: Option<u64>,
+    /// CPU realtime period in microseconds
+    #[arg(long = "cpu-rt-period", value_name = "US")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds
+    #[arg(long = "cpu-rt-runtime", value_name = "US", allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs to allow (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to allow (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Kernel memory limit (deprecated, ignored)
+    #[arg(long = "kernel-memory", value_name = "SIZE", allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit (deprecated, ignored)
+    #[arg(long = "kernel-memory-tcp", value_name = "SIZE", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Memory limit
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Total memory usage (memory + swap); -1 for unlimited swap
+    #[arg(long = "memory-swap", value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids (-1: no limit)
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported)
+    #[arg(long = "l3-cache-schema", value_name = "SCHEMA")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported)
+    #[arg(long = "mem-bw-schema", value_name = "SCHEMA")]
+    pub mem_bw_schema: Option<String>,
+    /// Container id
+    pub id: String,
 }
 
 /// Any arguments: the command fails with "not implemented yet" before looking at them.
@@ -595,7 +656,7 @@ mod tests {
 
     #[test]
     fn unimplemented_commands_take_anything() {
-        for sub in ["update", "checkpoint", "restore"] {
+        for sub in ["checkpoint", "restore"] {
             let cli = parse_args(&[sub, "--stats", "c1", "-x"]);
             assert_eq!(cli.command.unwrap().name(), sub);
         }

@@ -94,7 +94,7 @@ fn features_is_valid_json() {
 
 #[test]
 fn unimplemented_commands_fail_clearly() {
-    for sub in ["update", "checkpoint", "restore"] {
+    for sub in ["checkpoint", "restore"] {
         let o = run(&[sub, "c1"], None);
         assert_eq!(o.status.code(), Some(1), "{sub}");
         assert!(stderr(&o).contains(&format!("{sub}: not implemented yet")), "{}", stderr(&o));

@@ -9,6 +9,7 @@ mod freeze;
 mod manager;
 mod oom;
 mod path;
+mod resources;
 pub mod stats;
 pub mod systemd;
 mod v1;

@@ -66,6 +66,9 @@ impl Runtime {
         let dir = self.store.create_dir(id)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
         cleanup.cgroups = manager.create()?;
+        if let Some(res) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            manager.apply_resources(&cgroups, res)?;
+        }
         let linux = bundle.spec.linux().as_ref();
         manager.apply_devices(&cgroups, linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(), linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
         let fifo_path = dir.join(EXEC_FIFO);

@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod lifecycle;
 mod pause;
+mod update;
 
 use std::path::PathBuf;
 

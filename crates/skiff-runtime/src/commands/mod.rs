@@ -7,6 +7,7 @@ mod info;
 mod lifecycle;
 mod list;
 mod ps;
+mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -20,9 +21,7 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Spec(a) => info::spec(g, &a),
         Command::Features => info::features(),
-        c @ (Command::Update(_)
-        | Command::Checkpoint(_)
-        | Command::Restore(_)) => bail!("{}: not implemented yet", c.name()),
+        c @ (Command::Checkpoint(_) | Command::Restore(_)) => bail!("{}: not implemented yet", c.name()),
         c => {
             let rt = runtime(g)?;
             match c {
@@ -38,6 +37,7 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
                 Command::Pause(a) => events::pause(&rt, &a.id),
                 Command::Resume(a) => events::resume(&rt, &a.id),
                 Command::Events(a) => events::events(&rt, &a),
+                Command::Update(a) => update::update(&rt, &a),
                 _ => unreachable!("handled above"),
             }
         }
