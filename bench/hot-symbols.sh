@@ -14,6 +14,7 @@ cleanup() {
     "$B" $S delete --force hot-run >/dev/null 2>&1 || true
     "$B" $S delete --force hot-exec >/dev/null 2>&1 || true
     "$B" $S delete --force hot-cycle >/dev/null 2>&1 || true
+    "$B" $S delete --force hot-limits >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -49,6 +50,13 @@ trace() { n=$((n + 1)); "$WORK/fntrace" "$WORK/addrs" "$WORK/hit.$(printf %02d $
 
 set_args /bin/true
 trace $S run hot-run                       # the benchmarked path first
+python3 -c '
+import json
+c = json.load(open("config.json"))
+c["linux"]["resources"] = {"memory": {"limit": 268435456, "swap": 268435456},
+    "cpu": {"shares": 512, "quota": 50000, "period": 100000}, "pids": {"limit": 100}}
+json.dump(c, open("config.json", "w"))'
+trace $S run hot-limits                    # the same with limits (bench/run.sh measures both)
 trace $S create hot-cycle
 trace $S state hot-cycle
 trace $S start hot-cycle

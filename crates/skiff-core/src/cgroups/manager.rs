@@ -20,18 +20,28 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
             dir.display()
         )));
     }
-    let mut missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
-    missing.reverse();
-    for d in missing {
-        match fs::create_dir(d) {
-            Ok(()) => {
-                created.push(d.to_path_buf());
-                v1::init_cpuset(d)?;
+    // Another container's delete may remove an empty shared parent (/skiff) between our check
+    // and our mkdir below it (ENOENT): look again and retry.
+    let mut attempts = 0;
+    'again: loop {
+        let mut missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+        missing.reverse();
+        for d in missing {
+            match fs::create_dir(d) {
+                Ok(()) => {
+                    created.push(d.to_path_buf());
+                    v1::init_cpuset(d)?;
+                }
+                // Made concurrently by someone else: theirs, not ours.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 20 => {
+                    attempts += 1;
+                    continue 'again;
+                }
+                Err(e) => return Err(Error::io("create cgroup", d, e)),
             }
-            // Made concurrently by someone else: theirs, not ours.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
-            Err(e) => return Err(Error::io("create cgroup", d, e)),
         }
+        break;
     }
     if !dir.is_dir() {
         return Err(Error::Cgroup(format!(
@@ -112,6 +122,7 @@ fn has_subdirs(dir: &Path) -> bool {
 /// rmdir one cgroup. `Ok(())` also when it is gone already or holds another cgroup (a shared
 /// parent such as /skiff that another container still uses).
 fn rmdir(dir: &Path, deadline: &mut Option<Instant>) -> Result<()> {
+    let mut looked_again = 0;
     loop {
         let err = match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
@@ -128,6 +139,8 @@ fn rmdir(dir: &Path, deadline: &mut Option<Instant>) -> Result<()> {
                 );
                 return Ok(());
             }
+            // The child cgroup that made it non-empty went away since: look again.
+            Some(libc::ENOTEMPTY) if looked_again < 100 => looked_again += 1,
             Some(libc::EBUSY) => {
                 let until = *deadline.get_or_insert_with(|| Instant::now() + BUSY_TIMEOUT);
                 if Instant::now() >= until {

@@ -832,3 +832,27 @@ mod real {
         }
     }
 }
+
+/// Two containers made and deleted at once under the shared default parent: one's delete may
+/// remove the empty parent while the other is about to mkdir below it. Create must retry, not
+/// fail with ENOENT.
+#[test]
+fn create_survives_a_concurrent_delete_of_the_shared_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let worker = |name: &'static str| {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            let m = Manager { paths: vec![root.join(path::DEFAULT_PARENT).join(name)] };
+            for _ in 0..2000 {
+                let created = m.create().expect("create under a parent that comes and goes");
+                remove(&created).unwrap();
+                remove_default_parents(&m.paths);
+            }
+        })
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    a.join().unwrap();
+    b.join().unwrap();
+    assert!(!root.join(path::DEFAULT_PARENT).exists());
+}
