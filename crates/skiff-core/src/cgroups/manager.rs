@@ -34,7 +34,12 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
                 }
                 // Made concurrently by someone else: theirs, not ours.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 20 => {
+                // ENOENT: a parent vanished; EEXIST but gone now: it vanished right after.
+                Err(e)
+                    if (e.kind() == io::ErrorKind::NotFound
+                        || (e.kind() == io::ErrorKind::AlreadyExists && !d.exists()))
+                        && attempts < 20 =>
+                {
                     attempts += 1;
                     continue 'again;
                 }
