@@ -155,7 +155,7 @@ fn oom_score_adj_in_userns_and_exec() {
     }
     let rt = Runtime::new();
     let mut cfg = sh("cat /proc/self/oom_score_adj; sleep 60");
-    cfg["process"]["oomScoreAdj"] = json!(-300);
+    cfg["process"]["oomScoreAdj"] = json!(300);
     cfg["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
     cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 400000, "size": 65536}]);
     cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 400000, "size": 65536}]);
@@ -163,8 +163,8 @@ fn oom_score_adj_in_userns_and_exec() {
     let id = unique_id("oom");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap(), "-300\n");
-    assert_eq!(rt.ok(&["exec", &id, "cat", "/proc/self/oom_score_adj"]), "-300\n");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap(), "300\n");
+    assert_eq!(rt.ok(&["exec", &id, "cat", "/proc/self/oom_score_adj"]), "300\n");
     rt.ok(&["delete", "--force", &id]);
     assert_no_leftovers(&rt, &id);
 }
