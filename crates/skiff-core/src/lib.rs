@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;
+pub mod personality;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -8,13 +8,13 @@ use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit};
 
 use crate::error::{Error, Result};
 
-fn to_caps(set: &Option<Capabilities>) -> Result<HashSet<Cap>> {
+fn to_caps(set: &Option<Capabilities>, field: &str) -> Result<HashSet<Cap>> {
     let mut out = HashSet::new();
     for c in set.iter().flatten() {
         // oci-spec and caps name capabilities alike (CAP_SYS_ADMIN); go through the name.
         let name = c.to_string();
         let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
-        let cap: Cap = name.parse().map_err(|_| Error::field("process.capabilities", format!("unknown capability {name}")))?;
+        let cap: Cap = name.parse().map_err(|_| Error::field(format!("process.capabilities.{field}"), format!("unknown capability {name}")))?;
         out.insert(cap);
     }
     Ok(out)
@@ -33,11 +33,11 @@ pub struct CapSets {
 impl CapSets {
     pub fn from_spec(c: &LinuxCapabilities) -> Result<CapSets> {
         Ok(CapSets {
-            bounding: to_caps(c.bounding())?,
-            effective: to_caps(c.effective())?,
-            inheritable: to_caps(c.inheritable())?,
-            permitted: to_caps(c.permitted())?,
-            ambient: to_caps(c.ambient())?,
+            bounding: to_caps(c.bounding(), "bounding")?,
+            effective: to_caps(c.effective(), "effective")?,
+            inheritable: to_caps(c.inheritable(), "inheritable")?,
+            permitted: to_caps(c.permitted(), "permitted")?,
+            ambient: to_caps(c.ambient(), "ambient")?,
         })
     }
 
@@ -114,6 +114,14 @@ pub fn apply_rlimits(limits: &[PosixRlimit]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Makes this process non-dumpable (CVE-2019-5736): until it execs the container's program it
+/// is our binary, and a non-dumpable process's `/proc/<pid>/exe`, fds, memory and environ are
+/// out of reach of the container's processes (they lack CAP_SYS_PTRACE in the host user
+/// namespace). execve restores dumpability for the program it runs.
+pub fn set_non_dumpable() -> Result<()> {
+    nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 0)", e))
 }
 
 /// Sets no_new_privs.

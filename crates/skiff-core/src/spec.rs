@@ -49,12 +49,38 @@ pub fn parse(text: &[u8]) -> std::result::Result<Spec, String> {
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
             format!("invalid JSON: {inner}")
+        } else if let Some(name) = unknown_capability(&path, &inner.to_string()) {
+            format!("{path}: unknown capability {name}")
         } else {
             format!("{path}: {inner}")
         }
     })?;
     check_version(spec.version()).map_err(|m| format!("ociVersion: {m}"))?;
     Ok(spec)
+}
+
+/// A capability name oci-spec refused (`no variant for CAP_FOO (converted to FOO)`) in a
+/// capability set, so the error names it plainly.
+pub fn unknown_capability(path: &str, msg: &str) -> Option<String> {
+    if !path.contains("capabilities.") {
+        return None;
+    }
+    let rest = msg.strip_prefix("no variant for ")?;
+    Some(rest.rsplit_once(" (converted to ").map_or(rest, |(name, _)| name).to_string())
+}
+
+/// Parses a process JSON (`exec --process FILE`); the error starts with the JSON path of the bad
+/// field, relative to the process object (`capabilities.bounding[3]: ...`).
+pub fn parse_process(value: serde_json::Value) -> std::result::Result<oci_spec::runtime::Process, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        match unknown_capability(&path, &inner) {
+            Some(name) => format!("{path}: unknown capability {name}"),
+            None if path == "." || path.is_empty() => inner,
+            None => format!("{path}: {inner}"),
+        }
+    })
 }
 
 fn check_version(v: &str) -> std::result::Result<(), String> {
@@ -125,6 +151,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         for (key, _) in linux.sysctl().iter().flatten() {
             crate::sysctl::check(key, &seen)?;
         }
+        crate::personality::validate(spec)?;
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
@@ -185,6 +212,25 @@ mod tests {
         let bad = r#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"bogus"}]}}"#;
         let e = parse(bad.as_bytes()).unwrap_err();
         assert!(e.starts_with("linux.namespaces[0].type: unknown variant"), "{e}");
+    }
+
+    #[test]
+    fn unknown_capability_names_set_and_index() {
+        let bad = r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","capabilities":{"bounding":["CAP_KILL","CAP_CHOWN","CAP_SETUID","CAP_FOO"]}}}"#;
+        let e = parse(bad.as_bytes()).unwrap_err();
+        assert_eq!(e, "process.capabilities.bounding[3]: unknown capability CAP_FOO");
+        let bad = r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","capabilities":{"ambient":["KILL","cap_bogus"]}}}"#;
+        let e = parse(bad.as_bytes()).unwrap_err();
+        assert_eq!(e, "process.capabilities.ambient[1]: unknown capability cap_bogus");
+    }
+
+    #[test]
+    fn bad_personality_refused() {
+        let s = parse(br#"{"ociVersion":"1.0.2","linux":{"personality":{"domain":"LINUX","flags":["NOPE"]}}}"#).unwrap();
+        let e = validate(&s).unwrap_err().to_string();
+        assert!(e.contains("linux.personality.flags[0]") && e.contains("NOPE"), "{e}");
+        let e = parse(br#"{"ociVersion":"1.0.2","linux":{"personality":{"domain":"LINUX64"}}}"#).unwrap_err();
+        assert!(e.starts_with("linux.personality.domain: unknown variant"), "{e}");
     }
 
     #[test]

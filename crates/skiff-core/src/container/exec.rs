@@ -37,7 +37,7 @@ impl Container {
         let cgroup = (!self.rec.cgroup_paths.is_empty()).then(|| Manager { paths: self.rec.cgroup_paths.clone() });
         // exec'd processes get the container's seccomp filter, as in runc.
         let seccomp = crate::seccomp::for_spec(&self.rec.spec)?;
-        let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), seccomp.as_ref())?;
+        let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), seccomp.as_ref(), crate::personality::of(&self.rec.spec))?;
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }

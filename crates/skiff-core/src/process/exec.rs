@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxPersonality, Process};
 
 use super::channel::{self, Channel, Msg};
 use super::init::{exit_now, unsafe_fork};
@@ -38,13 +38,21 @@ pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Resul
 }
 
 /// Forks the exec'd process; returns its pid once it has exec'd (or the error it hit).
-pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, preserve_fds: u32, cgroup: Option<&Manager>, seccomp: Option<&Filter>) -> Result<i32> {
+pub fn spawn(
+    joins: Vec<Join>,
+    process: &Process,
+    console: Option<OwnedFd>,
+    preserve_fds: u32,
+    cgroup: Option<&Manager>,
+    seccomp: Option<&Filter>,
+    personality: Option<&LinuxPersonality>,
+) -> Result<i32> {
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let (parent, child) = channel::pair()?;
     let first = match unsafe_fork().ctx(|| "fork")? {
         ForkResult::Child => {
             drop(parent);
-            first_child(child, &joins, process, console.as_ref(), preserve_fds, seccomp)
+            first_child(child, &joins, process, console.as_ref(), preserve_fds, (seccomp, personality))
         }
         ForkResult::Parent { child } => child,
     };
@@ -78,9 +86,16 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
     r
 }
 
-fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, seccomp: Option<&Filter>) -> ! {
+type Extras<'a> = (Option<&'a Filter>, Option<&'a LinuxPersonality>);
+
+fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, (seccomp, personality): Extras) -> ! {
     let r = (|| -> Result<()> {
         chan.expect(&Msg::Go)?;
+        // Host-side settings first, then non-dumpable before entering the container: until it
+        // execs, this process and its child are our binary (CVE-2019-5736).
+        setup::apply_oom_score_adj(process)?;
+        crate::personality::apply(personality)?;
+        crate::security::set_non_dumpable()?;
         for j in joins {
             nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.kind)).ctx(|| format!("join {} namespace", namespaces::proc_name(j.kind)))?;
         }

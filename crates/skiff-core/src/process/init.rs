@@ -71,6 +71,9 @@ pub(crate) fn unsafe_fork() -> nix::Result<ForkResult> {
 }
 
 fn stage1_inner(a: &InitArgs) -> Result<()> {
+    if let Some(p) = a.bundle.spec.process() {
+        setup::apply_oom_score_adj(p)?;
+    }
     a.plan.join_all()?;
     if a.plan.new_user {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace")?;
@@ -94,6 +97,12 @@ fn stage1_inner(a: &InitArgs) -> Result<()> {
 
 /// Runs the container's init. Never returns.
 fn stage2(a: InitArgs) -> ! {
+    // The init is our binary until it execs and processes `exec`'d into a created container
+    // see it as pid 1: keep them away from /proc/1/exe and its fds (CVE-2019-5736).
+    if let Err(e) = crate::security::set_non_dumpable() {
+        let _ = a.chan.send(&Msg::Error(e.to_string()));
+        exit_now(1)
+    }
     let process = match a.bundle.spec.process() {
         Some(p) => p,
         None => {
@@ -195,6 +204,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         crate::security::join_new_session_keyring(a.id)?;
     }
     let program = setup::resolve(process)?;
+    crate::personality::apply(crate::personality::of(spec))?;
     setup::apply_process(process, a.seccomp)?;
     Ok((program, state))
 }

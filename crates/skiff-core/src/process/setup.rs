@@ -63,6 +63,16 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// `process.oomScoreAdj`. Written while still on the host side, before the process becomes
+/// non-dumpable and joins a user namespace: a non-dumpable process's /proc files belong to the
+/// host's root, which container root cannot write.
+pub fn apply_oom_score_adj(process: &Process) -> Result<()> {
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write oomScoreAdj", "/proc/self/oom_score_adj", e))?;
+    }
+    Ok(())
+}
+
 /// rlimits, user, capabilities and cwd, in runc's order: bounding set first (needs
 /// CAP_SETPCAP), then the user switch keeping capabilities, then the other sets.
 ///
@@ -71,9 +81,6 @@ fn is_executable(p: &Path) -> bool {
 pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> {
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write oomScoreAdj", "/proc/self/oom_score_adj", e))?;
     }
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
     crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))?;
@@ -102,7 +109,17 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> 
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
-    Ok(())
+    check_cwd_inside(cwd)
+}
+
+/// CVE-2024-21626: a cwd such as `/proc/self/fd/N` naming a leaked host directory would put the
+/// process outside its root. The kernel then reports the cwd as unreachable (glibc: ENOENT).
+fn check_cwd_inside(cwd: &Path) -> Result<()> {
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(p) => Err(Error::field("process.cwd", format!("{} resolves outside the container ({})", cwd.display(), p.display()))),
+        Err(e) => Err(Error::field("process.cwd", format!("{} resolves outside the container: getcwd: {e}", cwd.display()))),
+    }
 }
 
 /// no_new_privs, fds, signal mask, the seccomp filter (when no_new_privs is set), then the exec.

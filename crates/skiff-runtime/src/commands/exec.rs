@@ -48,7 +48,7 @@ fn parse_process(text: &[u8]) -> Result<Process> {
         obj.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
         obj.entry("cwd").or_insert_with(|| "/".into());
     }
-    let p: Process = serde_json::from_value(v)?;
+    let p: Process = skiff_core::spec::parse_process(v).map_err(anyhow::Error::msg)?;
     validate(&p)?;
     Ok(p)
 }
@@ -70,8 +70,8 @@ pub fn process_from_args(base: Option<&Process>, a: &ExecArgs) -> Result<Process
     }
     if !a.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_else(empty_caps);
-        for name in &a.caps {
-            let cap = parse_cap(name)?;
+        for (i, name) in a.caps.iter().enumerate() {
+            let cap = parse_cap(name).with_context(|| format!("exec --cap[{i}]"))?;
             // runc adds to these four sets (not inheritable).
             let add = |set: Option<&std::collections::HashSet<Capability>>| {
                 let mut s = set.cloned().unwrap_or_default();
@@ -116,7 +116,7 @@ fn empty_caps() -> LinuxCapabilities {
 /// `CAP_SYS_ADMIN`, `SYS_ADMIN` or `sys_admin`.
 fn parse_cap(name: &str) -> Result<Capability> {
     serde_json::from_value(serde_json::Value::String(name.to_string()))
-        .map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))
+        .map_err(|_| anyhow::anyhow!("unknown capability {name}"))
 }
 
 /// Sets `K=V`, replacing an earlier `K=` (the last one wins, as in runc's final environment).
@@ -229,8 +229,15 @@ mod tests {
         let p = process_from_args(Some(&base()), &exec_args(&["-u", "1:2", "c", "id"])).unwrap();
         assert_eq!((p.user().uid(), p.user().gid()), (1, 2));
         assert!(process_from_args(Some(&base()), &exec_args(&["-u", "bob", "c", "id"])).is_err());
-        assert!(process_from_args(Some(&base()), &exec_args(&["--cap", "CAP_NOPE", "c", "id"])).is_err());
+        let err = process_from_args(Some(&base()), &exec_args(&["--cap", "CAP_KILL", "--cap", "CAP_NOPE", "c", "id"])).unwrap_err();
+        assert_eq!(format!("{err:#}"), "exec --cap[1]: unknown capability CAP_NOPE");
         assert!(process_from_args(Some(&base()), &exec_args(&["--cwd", "rel", "c", "id"])).is_err());
+    }
+
+    #[test]
+    fn process_file_unknown_capability_names_the_field() {
+        let err = parse_process(br#"{"args":["ls"],"capabilities":{"effective":["CAP_KILL","CAP_FOO"]}}"#).unwrap_err();
+        assert_eq!(err.to_string(), "capabilities.effective[1]: unknown capability CAP_FOO");
     }
 
     #[test]
