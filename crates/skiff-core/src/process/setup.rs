@@ -5,13 +5,14 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
+use super::channel::{Channel, Msg};
 use crate::error::{Error, Result, SysContext};
 use crate::seccomp::Filter;
 use crate::security::{self, CapSets};
@@ -67,8 +68,9 @@ fn is_executable(p: &Path) -> bool {
 /// CAP_SETPCAP), then the user switch keeping capabilities, then the other sets.
 ///
 /// Without no_new_privs the seccomp filter is loaded here, while CAP_SYS_ADMIN is still held
-/// (as runc does); with it, `exec` loads it last.
-pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> {
+/// (as runc does); with it, `exec` loads it last. Returns the notify fd of a notifying filter
+/// loaded here, for [`notify_handover`].
+pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<Option<OwnedFd>> {
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
     }
@@ -76,7 +78,7 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> 
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write oomScoreAdj", "/proc/self/oom_score_adj", e))?;
     }
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
-    crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))?;
+    let notify_fd = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))?;
     if let Some(c) = &caps {
         c.apply_bounding()?;
     }
@@ -102,7 +104,24 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> 
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
-    Ok(())
+    Ok(notify_fd)
+}
+
+/// A notifying filter has to be loaded while the runtime still listens on `chan` (as in runc,
+/// before the exec fifo wait): loads it now if `apply_process` did not (setting no_new_privs
+/// first, which it then needs), sends its fd to the runtime and waits until the runtime has
+/// handed it to the agent at `listenerPath`. Nothing to do without a notifying filter.
+pub fn notify_handover(process: &Process, seccomp: Option<&Filter>, early: Option<OwnedFd>, chan: &Channel) -> Result<()> {
+    let fd = match (early, seccomp) {
+        (Some(fd), _) => fd,
+        (None, Some(f)) if f.notify && process.no_new_privileges() == Some(true) => {
+            security::set_no_new_privs()?;
+            f.load()?.ok_or_else(|| Error::Other("seccomp: the notifying filter gave no listener fd".into()))?
+        }
+        _ => return Ok(()),
+    };
+    chan.send_with_fd(&Msg::SeccompFd, fd.as_fd())?;
+    chan.expect(&Msg::Go)
 }
 
 /// no_new_privs, fds, signal mask, the seccomp filter (when no_new_privs is set), then the exec.
@@ -128,7 +147,8 @@ pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Op
     reset_signals();
     let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
     if nnp {
-        if let Some(f) = seccomp {
+        // A notifying filter is already on (notify_handover).
+        if let Some(f) = seccomp.filter(|f| !f.notify) {
             if let Err(e) = f.load() {
                 return e;
             }

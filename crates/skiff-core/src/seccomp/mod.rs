@@ -12,8 +12,14 @@
 //! - the filter does not set no_new_privs itself: without `noNewPrivileges` it is loaded while
 //!   the process still has CAP_SYS_ADMIN (before the capability drop).
 
+mod default_profile;
+pub mod notify;
+#[cfg(test)]
+mod default_tests;
 #[cfg(test)]
 mod tests;
+
+pub use default_profile::{default_profile, native_arch};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -181,18 +187,18 @@ pub fn for_spec(spec: &oci_spec::runtime::Spec) -> Result<Option<Filter>> {
     let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
+    let t = std::time::Instant::now();
     let f = compile(s)?;
-    if f.notify {
-        return Err(Error::field("linux.seccomp", "SCMP_ACT_NOTIFY (seccomp user notification) is not supported yet"));
-    }
+    tracing::debug!("seccomp: compiled {} rules in {:?}", s.syscalls().as_ref().map_or(0, Vec::len), t.elapsed());
     Ok(Some(f))
 }
 
 /// Loads `filter` unless it belongs after no_new_privs; see `setup::exec` for the other case.
-pub fn load_early(filter: Option<&Filter>, no_new_privs: bool) -> Result<()> {
+/// Returns the notify fd of a notifying filter.
+pub fn load_early(filter: Option<&Filter>, no_new_privs: bool) -> Result<Option<OwnedFd>> {
     match filter {
-        Some(f) if !no_new_privs => f.load().map(drop),
-        _ => Ok(()),
+        Some(f) if !no_new_privs => f.load(),
+        _ => Ok(None),
     }
 }
 
