@@ -56,7 +56,7 @@ impl Runtime {
             return Err(Error::field("process.terminal", "set, but no --console-socket was given to receive the pty master"));
         }
         let plan = Plan::from_spec(&bundle.spec)?;
-        let seccomp = crate::seccomp::for_spec(&bundle.spec)?;
+        let seccomp = crate::seccomp::cache::for_spec(&bundle.spec, self.store.root())?;
         let cgroups = Cgroups::detect()?;
         let manager = cgroups.resolve(cgroups_path.as_deref(), id)?;
         let console = match &opts.console_socket {

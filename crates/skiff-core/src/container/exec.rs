@@ -36,7 +36,7 @@ impl Container {
         };
         let cgroup = (!self.rec.cgroup_paths.is_empty()).then(|| Manager { paths: self.rec.cgroup_paths.clone() });
         // exec'd processes get the container's seccomp filter, as in runc.
-        let seccomp = crate::seccomp::for_spec(&self.rec.spec)?;
+        let seccomp = crate::seccomp::cache::for_spec(&self.rec.spec, self.store.root())?;
         let state = || serde_json::to_string(&self.state()).unwrap_or_default();
         let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), seccomp.as_ref().map(|f| (f, &self.rec.spec)), &state)?;
         if let Some(p) = &opts.pid_file {
