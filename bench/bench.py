@@ -33,7 +33,7 @@ def main():
     for i in range(n + 3):
         for label, bundle in bundles.items():
             for name, base in runtimes.items():
-                cid = f"bench-{name}-{label}-{os.getpid()}-{i}"
+                cid = f"bench-{name}-{label.replace(' ', '_')}-{os.getpid()}-{i}"
                 ms, mb = measure(base + ["run", "--bundle", bundle, cid])
                 if i >= 3:  # warm-up runs are dropped
                     lat[(name, label)].append(ms)
