@@ -130,3 +130,41 @@ fn an_agent_that_is_not_listening_fails_create_cleanly() {
     assert!(err.contains("linux.seccomp.listenerPath") && err.contains("nobody-here.sock"), "{err}");
     assert_no_leftovers(&rt, &id);
 }
+
+#[test]
+fn exec_hands_its_own_fd_to_the_agent() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let b = Bundle::new(&with_profile("sleep 30", profile));
+    let id = unique_id("secnotx");
+    // First connection: the container's init (kept, never notified); second: the exec.
+    let agent = std::thread::spawn(move || {
+        let (init_state, init_fd) = recv_state_and_fd(&listener);
+        let (exec_state, exec_fd) = recv_state_and_fd(&listener);
+        let answered = answer(&exec_fd);
+        drop(init_fd);
+        (init_state, Seen { state: exec_state, answered })
+    });
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let out = rt.ok(&["exec", &id, "sh", "-c", "mkdir /tmp/e; echo e=$?; [ -d /tmp/e ] || echo absent"]);
+    let (init_state, seen) = agent.join().expect("agent thread");
+    assert!(out.contains("e=0") && out.contains("absent"), "the agent's fake success was not seen: {out}");
+    assert_eq!(seen.answered.len(), 1, "{:?}", seen.answered);
+    assert_eq!(init_state["state"]["status"], "creating", "{init_state}");
+    let s = &seen.state;
+    assert_eq!(s["state"]["status"], "running", "{s}");
+    assert_eq!(s["state"]["id"], json!(id), "{s}");
+    assert_ne!(s["pid"], s["state"]["pid"], "the exec'd process has its own pid: {s}");
+    rt.ok(&["delete", "--force", &id]);
+    assert_no_leftovers(&rt, &id);
+}
