@@ -120,7 +120,7 @@ fn write(path: &Path, key: &[u8], unknown: &[String], bpf: &[u8]) -> std::io::Re
 
 /// BPF instructions from their in-memory bytes (libseccomp's export format).
 fn parse(bpf: &[u8]) -> Option<Vec<libc::sock_filter>> {
-    if bpf.is_empty() || bpf.len() % INSN != 0 || bpf.len() / INSN > usize::from(u16::MAX) {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(INSN) || bpf.len() / INSN > usize::from(u16::MAX) {
         return None;
     }
     let prog = bpf

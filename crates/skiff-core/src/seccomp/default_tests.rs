@@ -10,8 +10,11 @@ fn caps(c: &[&str]) -> Vec<String> {
     c.iter().map(|s| s.to_string()).collect()
 }
 
-/// (names, action, errnoRet, first arg as (index, value)) of every rule.
-fn rules(p: &LinuxSeccomp) -> Vec<(Vec<String>, LinuxSeccompAction, Option<u32>, Option<(usize, u64)>)> {
+/// A rule as (names, action, errnoRet, first arg as (index, value)).
+type Rule = (Vec<String>, LinuxSeccompAction, Option<u32>, Option<(usize, u64)>);
+
+/// Every rule of `p`.
+fn rules(p: &LinuxSeccomp) -> Vec<Rule> {
     p.syscalls()
         .iter()
         .flatten()
