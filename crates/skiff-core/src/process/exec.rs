@@ -130,7 +130,7 @@ fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter
         crate::terminal::setup_console(sock)?;
     }
     let program = setup::resolve(process)?;
-    let notify_fd = setup::apply_process(process, seccomp)?;
-    setup::notify_handover(process, seccomp, notify_fd, chan)?;
+    setup::apply_process(process, seccomp, chan)?;
+    setup::notify_late(process, seccomp, chan)?;
     Ok(program)
 }

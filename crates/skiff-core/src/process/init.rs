@@ -195,8 +195,8 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         crate::security::join_new_session_keyring(a.id)?;
     }
     let program = setup::resolve(process)?;
-    let notify_fd = setup::apply_process(process, a.seccomp)?;
-    setup::notify_handover(process, a.seccomp, notify_fd, &a.chan)?;
+    setup::apply_process(process, a.seccomp, &a.chan)?;
+    setup::notify_late(process, a.seccomp, &a.chan)?;
     Ok((program, state))
 }
 

@@ -68,9 +68,10 @@ fn is_executable(p: &Path) -> bool {
 /// CAP_SETPCAP), then the user switch keeping capabilities, then the other sets.
 ///
 /// Without no_new_privs the seccomp filter is loaded here, while CAP_SYS_ADMIN is still held
-/// (as runc does); with it, `exec` loads it last. Returns the notify fd of a notifying filter
-/// loaded here, for [`notify_handover`].
-pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<Option<OwnedFd>> {
+/// (as runc does); with it, `exec` loads it last. A notifying filter loaded here is handed to
+/// the runtime over `chan` at once (see [`notify_late`]), before any further syscall could
+/// wait for an agent that does not have the fd yet.
+pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
     }
@@ -78,7 +79,9 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<Opti
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::io("write oomScoreAdj", "/proc/self/oom_score_adj", e))?;
     }
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
-    let notify_fd = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))?;
+    if let Some(fd) = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))? {
+        hand_over(fd, chan)?;
+    }
     if let Some(c) = &caps {
         c.apply_bounding()?;
     }
@@ -104,22 +107,27 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<Opti
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
-    Ok(notify_fd)
+    Ok(())
 }
 
 /// A notifying filter has to be loaded while the runtime still listens on `chan` (as in runc,
-/// before the exec fifo wait): loads it now if `apply_process` did not (setting no_new_privs
-/// first, which it then needs), sends its fd to the runtime and waits until the runtime has
-/// handed it to the agent at `listenerPath`. Nothing to do without a notifying filter.
-pub fn notify_handover(process: &Process, seccomp: Option<&Filter>, early: Option<OwnedFd>, chan: &Channel) -> Result<()> {
-    let fd = match (early, seccomp) {
-        (Some(fd), _) => fd,
-        (None, Some(f)) if f.notify && process.no_new_privileges() == Some(true) => {
+/// before the exec fifo wait), so with no_new_privs (where `apply_process` leaves the filter to
+/// `exec`) a notifying one is loaded here: no_new_privs first, which it then needs, then the
+/// filter, and its fd goes to the runtime. Nothing to do otherwise.
+pub fn notify_late(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
+    match seccomp {
+        Some(f) if f.notify && process.no_new_privileges() == Some(true) => {
             security::set_no_new_privs()?;
-            f.load()?.ok_or_else(|| Error::Other("seccomp: the notifying filter gave no listener fd".into()))?
+            let fd = f.load()?.ok_or_else(|| Error::Other("seccomp: the notifying filter gave no listener fd".into()))?;
+            hand_over(fd, chan)
         }
-        _ => return Ok(()),
-    };
+        _ => Ok(()),
+    }
+}
+
+/// Sends the notify fd to the runtime and waits until it has handed it to the agent at
+/// `listenerPath`.
+fn hand_over(fd: OwnedFd, chan: &Channel) -> Result<()> {
     chan.send_with_fd(&Msg::SeccompFd, fd.as_fd())?;
     chan.expect(&Msg::Go)
 }
@@ -147,7 +155,7 @@ pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Op
     reset_signals();
     let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
     if nnp {
-        // A notifying filter is already on (notify_handover).
+        // A notifying filter is already on (notify_late).
         if let Some(f) = seccomp.filter(|f| !f.notify) {
             if let Err(e) = f.load() {
                 return e;

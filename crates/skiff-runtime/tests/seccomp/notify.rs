@@ -168,3 +168,33 @@ fn exec_hands_its_own_fd_to_the_agent() {
     rt.ok(&["delete", "--force", &id]);
     assert_no_leftovers(&rt, &id);
 }
+
+/// Without noNewPrivileges the filter goes on before the user switch: a notifying rule on the
+/// init's own setresuid must reach the agent (the fd is handed over right after the load), not
+/// leave the init waiting for an agent that has no fd yet.
+#[test]
+fn notify_on_the_inits_own_setup_call_reaches_the_agent() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["setresuid"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let mut cfg = with_profile("echo ran", profile);
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    let b = Bundle::new(&cfg);
+    let id = unique_id("secnotset");
+    let seen = agent(listener);
+    let (code, out, err) = rt.run_container(&id, &b);
+    let seen = seen.join().expect("agent thread");
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("ran"), "{out}");
+    assert_eq!(seen.answered, vec![libc::SYS_setresuid as i32]);
+    assert_no_leftovers(&rt, &id);
+}
