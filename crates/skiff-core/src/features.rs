@@ -3,8 +3,8 @@
 //! OWNER: CLI helper.
 //!
 //! Same shape as `runc features` (see the runtime-spec's `features.md`). Lists say what skiff
-//! recognizes; `enabled: false` marks what it does not implement yet (seccomp, AppArmor,
-//! SELinux, systemd cgroups).
+//! recognizes; `enabled: false` marks what it does not implement yet (AppArmor, SELinux,
+//! systemd cgroups).
 
 use serde_json::{json, Value};
 
@@ -146,7 +146,15 @@ pub fn features_json() -> Value {
                 "systemdUser": false,
                 "rdma": false
             },
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+                "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                // libseccomp 2.5 has no WAIT_KILLABLE_RECV (it is skipped with a warning).
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"]
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -177,7 +185,8 @@ mod tests {
         assert_eq!(v["linux"]["capabilities"].as_array().unwrap().len(), 41);
         assert_eq!(v["linux"]["cgroup"]["v2"], true);
         assert_eq!(v["linux"]["cgroup"]["systemd"], false);
-        assert_eq!(v["linux"]["seccomp"]["enabled"], false);
+        assert_eq!(v["linux"]["seccomp"]["enabled"], true);
+        assert!(v["linux"]["seccomp"]["actions"].as_array().unwrap().iter().any(|a| a == "SCMP_ACT_NOTIFY"));
         assert_eq!(v["linux"]["apparmor"]["enabled"], false);
         assert_eq!(v["linux"]["selinux"]["enabled"], false);
         assert!(v["annotations"].is_object());

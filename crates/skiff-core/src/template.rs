@@ -3,8 +3,12 @@
 //! OWNER: CLI helper.
 //!
 //! It is runc's default spec (`runc spec`, `runc spec --rootless`) with our hostname and spec
-//! version. It is written as a JSON literal, so it reads like the file it produces, and parsed
-//! into [`Spec`] (a test checks that it parses and round-trips).
+//! version, plus Docker's default seccomp profile resolved for its capabilities
+//! ([`crate::seccomp::default_profile`]). runc's own `spec` has no `linux.seccomp`; we follow
+//! the configs Docker generates instead, so that a container made from `spec` gets the same
+//! syscall filter as `docker run` (the later engine calls the same function). It is written as a
+//! JSON literal, so it reads like the file it produces, and parsed into [`Spec`] (a test checks
+//! that it parses and round-trips).
 
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
@@ -93,9 +97,17 @@ pub fn rootful_json() -> Value {
                 "/proc/irq",
                 "/proc/sys",
                 "/proc/sysrq-trigger"
-            ]
+            ],
+            "seccomp": default_seccomp()
         }
     })
+}
+
+/// Docker's default profile for the default capabilities (Docker resolves it against the
+/// bounding set).
+fn default_seccomp() -> Value {
+    let caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    serde_json::to_value(crate::seccomp::default_profile(&caps, crate::seccomp::native_arch())).unwrap_or_default()
 }
 
 /// The rootless variant, as runc's `ToRootless` makes it: a user namespace mapping the caller
@@ -126,8 +138,10 @@ pub fn rootless_json(uid: u32, gid: u32) -> Value {
     v
 }
 
+const DEFAULT_CAPS: &[&str] = &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
 fn default_caps() -> Value {
-    json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+    json!(DEFAULT_CAPS)
 }
 
 #[cfg(test)]
@@ -162,6 +176,12 @@ mod tests {
         assert!(ns.contains(&LinuxNamespaceType::Network));
         assert!(!ns.contains(&LinuxNamespaceType::User));
         assert_eq!(default_spec(false), spec);
+        let seccomp = spec.linux().as_ref().unwrap().seccomp().as_ref().expect("spec has Docker's default seccomp profile");
+        assert_eq!(seccomp.default_errno_ret(), Some(1));
+        let names: Vec<&str> = seccomp.syscalls().iter().flatten().flat_map(|s| s.names()).map(String::as_str).collect();
+        // Without CAP_SYS_ADMIN: no mount, clone only with the namespace-flag mask.
+        assert!(names.contains(&"read") && !names.contains(&"mount"));
+        assert!(crate::seccomp::compile(seccomp).is_ok());
     }
 
     #[test]

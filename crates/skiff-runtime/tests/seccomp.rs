@@ -92,3 +92,8 @@ fn broken_profiles_are_refused_by_field() {
         assert_no_leftovers(&rt, &id);
     }
 }
+
+#[path = "seccomp/default_profile.rs"]
+mod default_profile;
+#[path = "seccomp/notify.rs"]
+mod notify;

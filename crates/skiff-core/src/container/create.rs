@@ -56,7 +56,6 @@ impl Runtime {
             return Err(Error::field("process.terminal", "set, but no --console-socket was given to receive the pty master"));
         }
         let plan = Plan::from_spec(&bundle.spec)?;
-        let seccomp = crate::seccomp::for_spec(&bundle.spec)?;
         let cgroups = Cgroups::detect()?;
         let manager = cgroups.resolve(cgroups_path.as_deref(), id)?;
         let console = match &opts.console_socket {
@@ -65,6 +64,8 @@ impl Runtime {
         };
         let dir = self.store.create_dir(id)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
+        // After the state root exists: the compiled filter is cached there.
+        let seccomp = crate::seccomp::cache::for_spec(&bundle.spec, self.store.root())?;
         cleanup.cgroups = manager.create()?;
         if let Some(res) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
             manager.apply_resources(&cgroups, res)?;

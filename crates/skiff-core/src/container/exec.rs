@@ -36,8 +36,10 @@ impl Container {
         };
         let cgroup = (!self.rec.cgroup_paths.is_empty()).then(|| Manager { paths: self.rec.cgroup_paths.clone() });
         // exec'd processes get the container's seccomp filter, as in runc.
-        let seccomp = crate::seccomp::for_spec(&self.rec.spec)?;
-        let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), seccomp.as_ref(), crate::personality::of(&self.rec.spec))?;
+        let seccomp = crate::seccomp::cache::for_spec(&self.rec.spec, self.store.root())?;
+        let state = || serde_json::to_string(&self.state()).unwrap_or_default();
+        let from_spec = exec::FromSpec { seccomp: seccomp.as_ref().map(|f| (f, &self.rec.spec)), personality: crate::personality::of(&self.rec.spec) };
+        let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), from_spec, &state)?;
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }

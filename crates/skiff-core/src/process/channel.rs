@@ -2,9 +2,10 @@
 //! packet. Children are forked (not re-executed), so they already hold the parsed spec; the
 //! channel only synchronises steps and carries errors back.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysContext};
@@ -24,6 +25,9 @@ pub enum Msg {
     State(String),
     /// Init: set up, waiting for start.
     Ready,
+    /// Child: the seccomp filter is loaded; its notify fd travels with this message
+    /// (SCM_RIGHTS). The parent hands it to the agent at `listenerPath` and answers `Go`.
+    SeccompFd,
     /// A child failed; the text is the error.
     Error(String),
 }
@@ -52,19 +56,55 @@ impl Channel {
         }
     }
 
-    /// Receives one message; `None` when the other side closed the channel.
-    pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match socket::recv(std::os::fd::AsRawFd::as_raw_fd(&self.fd), &mut buf, MsgFlags::empty()) {
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS) in the same packet.
+    pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd) -> Result<()> {
+        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(format!("encode message: {e}")))?;
+        let fds = [fd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [IoSlice::new(&data)];
+        loop {
+            match socket::sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.ctx(|| "receive from channel")?,
+                r => return r.map(|_| ()).ctx(|| "send to channel"),
+            }
+        }
+    }
+
+    /// Receives one message; `None` when the other side closed the channel. An fd sent along
+    /// is closed; see [`Channel::recv_with_fd`].
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        Ok(self.recv_with_fd()?.map(|(m, _)| m))
+    }
+
+    /// Receives one message and the fd sent with it, if any.
+    pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match socket::recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => {
+                    let msg = r.ctx(|| "receive from channel")?;
+                    let mut fd = None;
+                    for c in msg.cmsgs().ctx(|| "receive from channel")? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for raw in fds {
+                                // SAFETY: the kernel installed these fds in our table for us.
+                                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Ok(None);
         }
-        serde_json::from_slice(&buf[..n]).map(Some).map_err(|e| Error::Other(format!("decode message: {e}")))
+        let msg = serde_json::from_slice(&buf[..n]).map_err(|e| Error::Other(format!("decode message: {e}")))?;
+        Ok(Some((msg, fd)))
     }
 
     /// Receives a message and requires it to be `want` (an `Error` becomes an error).
@@ -96,5 +136,20 @@ mod tests {
         assert_eq!(e, "boom");
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn fd_travels_with_its_message() {
+        let (a, b) = pair().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        a.send_with_fd(&Msg::SeccompFd, w.as_fd()).unwrap();
+        drop(w);
+        let (m, fd) = b.recv_with_fd().unwrap().unwrap();
+        assert_eq!(m, Msg::SeccompFd);
+        nix::unistd::write(fd.unwrap(), b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(nix::unistd::read(&r, &mut buf).unwrap(), 1);
+        a.send(&Msg::Go).unwrap();
+        assert!(matches!(b.recv_with_fd().unwrap(), Some((Msg::Go, None))));
     }
 }

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
-use oci_spec::runtime::{LinuxPersonality, Process};
+use oci_spec::runtime::{LinuxPersonality, Process, Spec};
 
 use super::channel::{self, Channel, Msg};
 use super::init::{exit_now, unsafe_fork};
@@ -37,22 +37,25 @@ pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Resul
     Ok(out)
 }
 
+/// What the exec'd process takes from the container's config besides its own process.
+#[derive(Clone, Copy, Default)]
+pub struct FromSpec<'a> {
+    /// The container's seccomp filter, and the config (a notifying filter's agent gets it).
+    pub seccomp: Option<(&'a Filter, &'a Spec)>,
+    pub personality: Option<&'a LinuxPersonality>,
+}
+
 /// Forks the exec'd process; returns its pid once it has exec'd (or the error it hit).
-pub fn spawn(
-    joins: Vec<Join>,
-    process: &Process,
-    console: Option<OwnedFd>,
-    preserve_fds: u32,
-    cgroup: Option<&Manager>,
-    seccomp: Option<&Filter>,
-    personality: Option<&LinuxPersonality>,
-) -> Result<i32> {
+/// `state` renders the container's OCI state for a seccomp agent (notifying filters).
+pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, preserve_fds: u32, cgroup: Option<&Manager>, from_spec: FromSpec, state: &dyn Fn() -> String) -> Result<i32> {
+    let seccomp = from_spec.seccomp;
+    let filter = seccomp.map(|(f, _)| f);
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let (parent, child) = channel::pair()?;
     let first = match unsafe_fork().ctx(|| "fork")? {
         ForkResult::Child => {
             drop(parent);
-            first_child(child, &joins, process, console.as_ref(), preserve_fds, (seccomp, personality))
+            first_child(child, &joins, process, console.as_ref(), preserve_fds, (filter, from_spec.personality))
         }
         ForkResult::Parent { child } => child,
     };
@@ -70,13 +73,24 @@ pub fn spawn(
         };
         let _ = waitpid(first, None);
         // The channel is close-on-exec: EOF means the program is running.
-        match parent.recv()? {
-            None => Ok(pid),
-            Some(Msg::Error(e)) => {
-                let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
-                Err(Error::Init(e))
+        loop {
+            match parent.recv_with_fd()? {
+                None => return Ok(pid),
+                Some((Msg::SeccompFd, fd)) => {
+                    let spec = seccomp.map(|(_, s)| s).ok_or_else(|| Error::Other("seccomp notify fd without a filter".into()))?;
+                    if let Err(e) = super::launch::forward_seccomp_fd(spec, pid, &state(), fd) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                        let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
+                        return Err(e);
+                    }
+                    parent.send(&Msg::Go)?;
+                }
+                Some((Msg::Error(e), _)) => {
+                    let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
+                    return Err(Error::Init(e));
+                }
+                Some((m, _)) => return Err(Error::Other(format!("unexpected message {m:?}"))),
             }
-            Some(m) => Err(Error::Other(format!("unexpected message {m:?}"))),
         }
     })();
     if r.is_err() {
@@ -107,7 +121,7 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
     }
     match unsafe_fork() {
         Ok(ForkResult::Child) => {
-            let err = match prepare(process, console, seccomp) {
+            let err = match prepare(process, console, seccomp, &chan) {
                 Ok(program) => setup::exec(process, &program, preserve_fds, seccomp),
                 Err(e) => e,
             };
@@ -125,13 +139,14 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
     }
 }
 
-fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter>) -> Result<setup::Program> {
+fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter>, chan: &Channel) -> Result<setup::Program> {
     nix::unistd::setsid().ctx(|| "setsid")?;
     if process.terminal() == Some(true) {
         let sock = console.ok_or_else(|| Error::Other("process.terminal is set but no console socket was given".into()))?;
         crate::terminal::setup_console(sock)?;
     }
     let program = setup::resolve(process)?;
-    setup::apply_process(process, seccomp)?;
+    setup::apply_process(process, seccomp, chan)?;
+    setup::notify_late(process, seccomp, chan)?;
     Ok(program)
 }

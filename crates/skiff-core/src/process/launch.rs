@@ -66,8 +66,16 @@ fn drive(
     *init_pid = Some(pid);
     let _ = waitpid(stage1, None);
     loop {
-        match chan.recv()? {
+        let (msg, fd) = match chan.recv_with_fd()? {
+            Some((m, fd)) => (Some(m), fd),
+            None => (None, None),
+        };
+        match msg {
             Some(Msg::Ready) => return Ok(pid),
+            Some(Msg::SeccompFd) => {
+                forward_seccomp_fd(spec, pid, &state(pid), fd)?;
+                chan.send(&Msg::Go)?;
+            }
             Some(Msg::Hooks) => {
                 let s = state(pid);
                 hooks::run(spec, Kind::Prestart, s.as_bytes())?;
@@ -79,4 +87,11 @@ fn drive(
             None => return Err(Error::Init("container init exited during setup".into())),
         }
     }
+}
+
+/// Hands the notify fd the container sent to the seccomp agent of `spec`'s `linux.seccomp`.
+pub(crate) fn forward_seccomp_fd(spec: &oci_spec::runtime::Spec, pid: i32, state: &str, fd: Option<std::os::fd::OwnedFd>) -> Result<()> {
+    let fd = fd.ok_or_else(|| Error::Other("the container sent no seccomp notify fd".into()))?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).ok_or_else(|| Error::Other("seccomp notify fd without linux.seccomp".into()))?;
+    crate::seccomp::notify::send_to_agent(seccomp, pid, state, std::os::fd::AsFd::as_fd(&fd))
 }

@@ -5,13 +5,14 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
+use super::channel::{Channel, Msg};
 use crate::error::{Error, Result, SysContext};
 use crate::seccomp::Filter;
 use crate::security::{self, CapSets};
@@ -77,13 +78,17 @@ pub fn apply_oom_score_adj(process: &Process) -> Result<()> {
 /// CAP_SETPCAP), then the user switch keeping capabilities, then the other sets.
 ///
 /// Without no_new_privs the seccomp filter is loaded here, while CAP_SYS_ADMIN is still held
-/// (as runc does); with it, `exec` loads it last.
-pub fn apply_process(process: &Process, seccomp: Option<&Filter>) -> Result<()> {
+/// (as runc does); with it, `exec` loads it last. A notifying filter loaded here is handed to
+/// the runtime over `chan` at once (see [`notify_late`]), before any further syscall could
+/// wait for an agent that does not have the fd yet.
+pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
     }
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
-    crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))?;
+    if let Some(fd) = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))? {
+        hand_over(fd, chan)?;
+    }
     if let Some(c) = &caps {
         c.apply_bounding()?;
     }
@@ -122,6 +127,28 @@ fn check_cwd_inside(cwd: &Path) -> Result<()> {
     }
 }
 
+/// A notifying filter has to be loaded while the runtime still listens on `chan` (as in runc,
+/// before the exec fifo wait), so with no_new_privs (where `apply_process` leaves the filter to
+/// `exec`) a notifying one is loaded here: no_new_privs first, which it then needs, then the
+/// filter, and its fd goes to the runtime. Nothing to do otherwise.
+pub fn notify_late(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
+    match seccomp {
+        Some(f) if f.notify && process.no_new_privileges() == Some(true) => {
+            security::set_no_new_privs()?;
+            let fd = f.load()?.ok_or_else(|| Error::Other("seccomp: the notifying filter gave no listener fd".into()))?;
+            hand_over(fd, chan)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sends the notify fd to the runtime and waits until it has handed it to the agent at
+/// `listenerPath`.
+fn hand_over(fd: OwnedFd, chan: &Channel) -> Result<()> {
+    chan.send_with_fd(&Msg::SeccompFd, fd.as_fd())?;
+    chan.expect(&Msg::Go)
+}
+
 /// no_new_privs, fds, signal mask, the seccomp filter (when no_new_privs is set), then the exec.
 /// Returns only on failure.
 ///
@@ -145,7 +172,8 @@ pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Op
     reset_signals();
     let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
     if nnp {
-        if let Some(f) = seccomp {
+        // A notifying filter is already on (notify_late).
+        if let Some(f) = seccomp.filter(|f| !f.notify) {
             if let Err(e) = f.load() {
                 return e;
             }

@@ -12,8 +12,15 @@
 //! - the filter does not set no_new_privs itself: without `noNewPrivileges` it is loaded while
 //!   the process still has CAP_SYS_ADMIN (before the capability drop).
 
+pub mod cache;
+mod default_profile;
+pub mod notify;
+#[cfg(test)]
+mod default_tests;
 #[cfg(test)]
 mod tests;
+
+pub use default_profile::{default_profile, native_arch};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -29,11 +36,18 @@ use crate::error::{Error, Result};
 
 /// A compiled filter, ready to load.
 pub struct Filter {
-    ctx: ScmpFilterContext,
+    prog: Prog,
     /// Some rule uses SCMP_ACT_NOTIFY: loading yields a listener fd.
     pub notify: bool,
     /// Syscall names the profile lists that this libseccomp does not know.
     pub unknown: Vec<String>,
+}
+
+/// A libseccomp context (generates its BPF when loaded), or a BPF program generated before
+/// (see [`cache`]), installed with seccomp(2) directly.
+enum Prog {
+    Lib(ScmpFilterContext),
+    Bpf(Vec<libc::sock_filter>),
 }
 
 impl std::fmt::Debug for Filter {
@@ -173,7 +187,7 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter> {
     if notify && spec.listener_path().is_none() {
         return Err(Error::field("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath to send the notify fd to"));
     }
-    Ok(Filter { ctx, notify, unknown })
+    Ok(Filter { prog: Prog::Lib(ctx), notify, unknown })
 }
 
 /// The filter of a config's `linux.seccomp`, if it has one.
@@ -181,18 +195,18 @@ pub fn for_spec(spec: &oci_spec::runtime::Spec) -> Result<Option<Filter>> {
     let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
+    let t = std::time::Instant::now();
     let f = compile(s)?;
-    if f.notify {
-        return Err(Error::field("linux.seccomp", "SCMP_ACT_NOTIFY (seccomp user notification) is not supported yet"));
-    }
+    tracing::debug!("seccomp: compiled {} rules in {:?}", s.syscalls().as_ref().map_or(0, Vec::len), t.elapsed());
     Ok(Some(f))
 }
 
 /// Loads `filter` unless it belongs after no_new_privs; see `setup::exec` for the other case.
-pub fn load_early(filter: Option<&Filter>, no_new_privs: bool) -> Result<()> {
+/// Returns the notify fd of a notifying filter.
+pub fn load_early(filter: Option<&Filter>, no_new_privs: bool) -> Result<Option<OwnedFd>> {
     match filter {
-        Some(f) if !no_new_privs => f.load().map(drop),
-        _ => Ok(()),
+        Some(f) if !no_new_privs => f.load(),
+        _ => Ok(None),
     }
 }
 
@@ -200,19 +214,45 @@ impl Filter {
     /// Installs the filter on this thread (all threads with TSYNC); returns the notify fd when
     /// a rule notifies.
     pub fn load(&self) -> Result<Option<OwnedFd>> {
-        self.ctx.load().map_err(|e| lib_err("load filter", e))?;
+        let ctx = match &self.prog {
+            Prog::Lib(ctx) => ctx,
+            Prog::Bpf(prog) => return cache::load_bpf(prog).map(|()| None),
+        };
+        ctx.load().map_err(|e| lib_err("load filter", e))?;
         if !self.notify {
             return Ok(None);
         }
-        let fd = self.ctx.get_notify_fd().map_err(|e| lib_err("get notify fd", e))?;
+        let fd = ctx.get_notify_fd().map_err(|e| lib_err("get notify fd", e))?;
         // SAFETY: libseccomp hands us a new fd that nothing else owns.
         Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn lib(&self) -> Result<&ScmpFilterContext> {
+        match &self.prog {
+            Prog::Lib(ctx) => Ok(ctx),
+            Prog::Bpf(_) => Err(Error::Other("seccomp: a cached filter has no libseccomp context".into())),
+        }
+    }
+
+    /// Whether this filter is a BPF program from the cache (or made for it).
+    pub fn is_bpf(&self) -> bool {
+        matches!(self.prog, Prog::Bpf(_))
+    }
+
+    /// The BPF program libseccomp generates for this filter (what `load` installs).
+    pub fn bpf(&self) -> Result<Vec<u8>> {
+        let mut f = tempfile_fd()?;
+        self.lib()?.export_bpf(&f).map_err(|e| lib_err("export", e))?;
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        f.rewind().and_then(|_| f.read_to_end(&mut v)).map_err(|e| Error::Other(format!("seccomp: read export: {e}")))?;
+        Ok(v)
     }
 
     /// The filter in libseccomp's pseudo-filter-code text (for tests and debugging).
     pub fn pfc(&self) -> Result<String> {
         let mut f = tempfile_fd()?;
-        self.ctx.export_pfc(&f).map_err(|e| lib_err("export", e))?;
+        self.lib()?.export_pfc(&f).map_err(|e| lib_err("export", e))?;
         use std::io::{Read, Seek};
         let mut s = String::new();
         f.rewind().and_then(|_| f.read_to_string(&mut s)).map_err(|e| Error::Other(format!("seccomp: read export: {e}")))?;

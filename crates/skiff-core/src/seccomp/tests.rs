@@ -6,7 +6,7 @@ fn spec(json: serde_json::Value) -> LinuxSeccomp {
 
 /// Runs `body` in a forked child with the filter loaded (no_new_privs set first, so no
 /// privilege is needed); returns the child's exit code.
-fn in_child(f: &Filter, body: fn() -> i32) -> i32 {
+pub(super) fn in_child(f: &Filter, body: fn() -> i32) -> i32 {
     // SAFETY: the child only makes raw syscalls and leaves with _exit.
     match unsafe { nix::unistd::fork() }.expect("fork") {
         nix::unistd::ForkResult::Child => {
