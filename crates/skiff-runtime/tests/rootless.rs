@@ -1,0 +1,383 @@
+//! Rootless containers: a throwaway unprivileged user (with a delegated range in /etc/subuid and
+//! /etc/subgid) runs `skiff-runtime` and the seed's experiments. Needs root to make the user;
+//! skipped otherwise. The tests run one at a time (they share /etc/subuid and /etc/subgid,
+//! which are restored byte for byte afterwards).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use common::*;
+use serde_json::{json, Value};
+
+static LOCK: Mutex<()> = Mutex::new(());
+static USERS: AtomicUsize = AtomicUsize::new(0);
+
+/// The delegated range every test user gets.
+const RANGE_START: u32 = 400000;
+const RANGE_SIZE: u32 = 65536;
+
+/// A throwaway user that owns a temp dir holding a copy of the runtime, its bundles and its
+/// XDG_RUNTIME_DIR. Dropping it deletes its containers, the user and its home, and restores
+/// /etc/subuid and /etc/subgid exactly.
+struct User {
+    name: String,
+    uid: u32,
+    gid: u32,
+    dir: tempfile::TempDir,
+    subuid: Option<String>,
+    subgid: Option<String>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+fn skip_rootless() -> bool {
+    if skip() {
+        return true;
+    }
+    for tool in ["/usr/bin/setpriv", "/usr/sbin/useradd", "/usr/sbin/userdel", "/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
+        if !Path::new(tool).exists() {
+            eprintln!("skipping: {tool} is missing (scripts/setup.sh installs uidmap)");
+            return true;
+        }
+    }
+    false
+}
+
+fn sh(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run command");
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+impl User {
+    fn new() -> User {
+        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+        let subuid = std::fs::read_to_string("/etc/subuid").ok();
+        let subgid = std::fs::read_to_string("/etc/subgid").ok();
+        let name = format!("sktrl{}n{}", std::process::id(), USERS.fetch_add(1, Ordering::SeqCst));
+        // A system account gets no automatic subordinate ids: we add exactly ours.
+        sh(Command::new("useradd").args(["-r", "-m", "-U", "-s", "/bin/sh", &name]));
+        let u = nix::unistd::User::from_name(&name).ok().flatten().expect("new user exists");
+        let dir = tempfile::Builder::new().prefix("skt-rl").tempdir().unwrap();
+        let user = User { name, uid: u.uid.as_raw(), gid: u.gid.as_raw(), dir, subuid, subgid, _lock: lock };
+        let line = format!("{}:{RANGE_START}:{RANGE_SIZE}\n", user.name);
+        for (file, orig) in [("/etc/subuid", &user.subuid), ("/etc/subgid", &user.subgid)] {
+            let mut text = orig.clone().unwrap_or_default();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+            std::fs::write(file, text).unwrap();
+        }
+        std::fs::create_dir(user.path("bin")).unwrap();
+        std::fs::copy(BIN, user.path("bin/skiff-runtime")).unwrap();
+        std::fs::create_dir(user.path("xdg")).unwrap();
+        std::fs::set_permissions(user.path("xdg"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        user.chown(user.dir.path());
+        user
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn chown(&self, p: &Path) {
+        sh(Command::new("chown").args(["-R", "-h", &format!("{}:{}", self.uid, self.gid)]).arg(p));
+    }
+
+    /// A bundle owned by the user, with a busybox rootfs and `config`.
+    fn bundle(&self, tag: &str, config: &Value) -> PathBuf {
+        let b = self.path(tag);
+        make_rootfs(&b.join("rootfs"));
+        std::fs::write(b.join("config.json"), serde_json::to_vec_pretty(config).unwrap()).unwrap();
+        self.chown(&b);
+        b
+    }
+
+    /// Runs the runtime as the user; `xdg` sets XDG_RUNTIME_DIR to the user's dir.
+    fn runtime(&self, args: &[&str], xdg: bool) -> Output {
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string(), "--init-groups"])
+            .arg(self.path("bin/skiff-runtime"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", format!("/home/{}", self.name))
+            .env("USER", &self.name)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap());
+        if xdg {
+            c.env("XDG_RUNTIME_DIR", self.path("xdg"));
+        }
+        let status = c.status().expect("run setpriv");
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = Vec::new();
+            f.rewind().unwrap();
+            f.read_to_end(&mut v).unwrap();
+            String::from_utf8_lossy(&v).into_owned()
+        };
+        Output { status, stdout: read(out).into_bytes(), stderr: read(err).into_bytes() }
+    }
+
+    /// Runs and requires success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.runtime(args, true);
+        assert!(o.status.success(), "{args:?} as {}: {}\nstdout: {}", self.name, String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn state_dir(&self, id: &str) -> PathBuf {
+        self.path("xdg/skiff").join(id)
+    }
+
+    fn init_pid(&self, id: &str) -> i32 {
+        let st: Value = serde_json::from_str(&self.ok(&["state", id])).expect("state JSON");
+        st["pid"].as_i64().expect("pid") as i32
+    }
+
+    fn delete(&self, id: &str) {
+        let pid = std::fs::read_to_string(self.state_dir(id).join("state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["pid"].as_i64());
+        self.ok(&["delete", "--force", id]);
+        if let Some(pid) = pid {
+            reap_pid(pid as i32);
+        }
+    }
+
+    /// Nothing of `id` left: state dir, cgroups, mounts.
+    fn assert_clean(&self, id: &str) {
+        assert!(!self.state_dir(id).exists(), "state dir of {id} left behind");
+        assert!(cgroup_leftovers(id).is_empty(), "cgroups left: {:?}", cgroup_leftovers(id));
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mi.contains(id), "mounts of {id} left behind");
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(self.path("xdg/skiff")) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.runtime(&["delete", "--force", &id], true);
+            }
+        }
+        // userdel refuses while the user has processes: end the ones left (ours, by pid).
+        for _ in 0..50 {
+            let left = pids_of(self.uid);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                reap_pid(pid);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = Command::new("userdel").args(["-r", &self.name]).stderr(Stdio::null()).status();
+        for (file, orig) in [("/etc/subuid", &self.subuid), ("/etc/subgid", &self.subgid)] {
+            match orig {
+                Some(text) => std::fs::write(file, text).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+        }
+    }
+}
+
+/// Pids whose real uid is `uid`.
+fn pids_of(uid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        if status_uid(&st) == Some(uid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The real uid from the `Uid:` line of /proc/PID/status.
+fn status_uid(status: &str) -> Option<u32> {
+    status.lines().find(|l| l.starts_with("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// base_config with a user namespace: container root is the user; 1..65536 the range.
+fn rootless_config(u: &User, script: &str) -> Value {
+    let mut cfg = base_config(&["sh", "-c", script]);
+    cfg["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": RANGE_START, "size": RANGE_SIZE - 1}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": u.gid, "size": 1}, {"containerID": 1, "hostID": RANGE_START, "size": RANGE_SIZE - 1}]);
+    cfg
+}
+
+fn run_fg(u: &User, id: &str, bundle: &Path) -> (i32, String, String) {
+    let o = u.runtime(&["run", "--bundle", bundle.to_str().unwrap(), id], true);
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn uts_pid_and_net_experiments_as_an_unprivileged_user() {
+    if skip_rootless() {
+        return;
+    }
+    let u = User::new();
+    let host = nix::unistd::gethostname().unwrap();
+    let mut cfg = rootless_config(&u, "hostname; hostname changed-inside; hostname; echo $$; ls /sys/class/net; tail -n +3 /proc/net/dev | cut -d: -f1");
+    cfg["hostname"] = json!("rl-uts");
+    // Nothing is delegated on this host: the limit is ignored with a warning, as runc does.
+    cfg["linux"]["resources"] = json!({"pids": {"limit": 100}});
+    let b = u.bundle("uts", &cfg);
+    let id = unique_id("rl-uts");
+    let (code, out, err) = run_fg(&u, &id, &b);
+    assert_eq!(code, 0, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["rl-uts", "changed-inside", "1", "lo", "lo"], "{out}\n{err}");
+    assert_eq!(nix::unistd::gethostname().unwrap(), host);
+    assert!(err.contains("linux.resources are ignored"), "{err}");
+    // The state went to $XDG_RUNTIME_DIR/skiff, and nothing of the container is left.
+    assert!(u.path("xdg/skiff").is_dir());
+    u.assert_clean(&id);
+}
+
+#[test]
+fn user_root_inside_is_the_user_outside_and_cannot_write_root_files() {
+    if skip_rootless() {
+        return;
+    }
+    let u = User::new();
+    let host_dir = u.path("hostdir");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::write(host_dir.join("root-owned"), "x").unwrap();
+    std::fs::set_permissions(&host_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(host_dir.join("root-owned"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let script = "id -u; id -g; cat /proc/self/uid_map | wc -l; cat /hostdir/root-owned; echo; \
+                  echo pwned > /hostdir/root-owned 2>/dev/null && echo WROTE; touch /hostdir/new 2>/dev/null && echo CREATED; \
+                  echo done; sleep 60";
+    // Output goes to a file in the rootfs: the container outlives the detached `run`.
+    let mut cfg = rootless_config(&u, &format!("({script}) > /tmp/out 2>&1"));
+    cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hostdir", "type": "bind", "source": host_dir, "options": ["rbind"]}));
+    let b = u.bundle("user", &cfg);
+    std::fs::create_dir(b.join("rootfs/hostdir")).unwrap();
+    u.chown(&b.join("rootfs/hostdir"));
+    let id = unique_id("rl-user");
+    let out_file = b.join("rootfs/tmp/out");
+    u.ok(&["run", "-d", "--bundle", b.to_str().unwrap(), &id]);
+    let mut text = String::new();
+    for _ in 0..500 {
+        text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        if text.contains("done") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = u.init_pid(&id);
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_uid(&st), Some(u.uid), "host view of the container's root: {st}");
+    // uid 0 and gid 0 inside; two uid map lines: newuidmap wrote the delegated range too.
+    assert!(text.starts_with("0\n0\n2\nx\n"), "inside: {text}");
+    assert!(!text.contains("WROTE") && !text.contains("CREATED"), "root-owned host files were writable: {text}");
+    assert_eq!(std::fs::read_to_string(host_dir.join("root-owned")).unwrap(), "x");
+    assert!(!host_dir.join("new").exists());
+    u.delete(&id);
+    u.assert_clean(&id);
+}
+
+#[test]
+fn spec_rootless_runs_unmodified() {
+    if skip_rootless() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("spec", &json!({}));
+    std::fs::remove_file(b.join("config.json")).unwrap();
+    u.ok(&["spec", "--rootless", "--bundle", b.to_str().unwrap()]);
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["linux"]["uidMappings"], json!([{"containerID": 0, "hostID": u.uid, "size": 1}]));
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map; hostname; ls /sys/kernel >/dev/null && echo sys; cat /proc/self/setgroups"]);
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let id = unique_id("rl-spec");
+    let (code, out, err) = run_fg(&u, &id, &b);
+    assert_eq!(code, 0, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    // Own ids only (written by newuidmap/newgidmap, as the user has ranges; newgidmap denies
+    // setgroups for a map of only the caller's own gid, as the kernel does for direct writes).
+    assert_eq!(words, ["0", "0", &u.uid.to_string(), "1", "skiff", "sys", "deny"], "{out}\n{err}");
+    u.assert_clean(&id);
+}
+
+#[test]
+fn mapping_outside_the_delegated_range_is_refused_and_leaves_nothing() {
+    if skip_rootless() {
+        return;
+    }
+    let u = User::new();
+    let mut cfg = rootless_config(&u, "true");
+    cfg["linux"]["uidMappings"][1] = json!({"containerID": 1, "hostID": RANGE_START + RANGE_SIZE - 10, "size": 100});
+    let b = u.bundle("bad", &cfg);
+    let id = unique_id("rl-bad");
+    let (code, _, err) = run_fg(&u, &id, &b);
+    assert_ne!(code, 0);
+    assert!(err.contains("linux.uidMappings[1]") && err.contains("/etc/subuid"), "{err}");
+    u.assert_clean(&id);
+
+    // Host root is never the user's to map.
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u.uid, "size": 1}]);
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let (code, _, err) = run_fg(&u, &id, &b);
+    assert_ne!(code, 0);
+    assert!(err.contains("linux.gidMappings[0]") && err.contains("root"), "{err}");
+    u.assert_clean(&id);
+
+    // Without a user namespace there is nothing an unprivileged user can run.
+    let mut cfg = base_config(&["true"]);
+    cfg["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}]);
+    cfg.as_object_mut().unwrap().remove("hostname");
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let (code, _, err) = run_fg(&u, &id, &b);
+    assert_ne!(code, 0);
+    assert!(err.contains("linux.namespaces") && err.contains("user namespace"), "{err}");
+    u.assert_clean(&id);
+
+    // No XDG_RUNTIME_DIR and no --root: a clear error, not a failed mkdir in /run.
+    let o = u.runtime(&["list"], false);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("XDG_RUNTIME_DIR"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn own_id_only_without_ranges_writes_the_maps_directly() {
+    if skip_rootless() {
+        return;
+    }
+    let u = User::new();
+    // Take the user's delegated range away again: only the single own-id mapping is possible.
+    for (file, orig) in [("/etc/subuid", &u.subuid), ("/etc/subgid", &u.subgid)] {
+        std::fs::write(file, orig.clone().unwrap_or_default()).unwrap();
+    }
+    let mut cfg = rootless_config(&u, "id -u; cat /proc/self/setgroups; cat /proc/self/gid_map");
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u.uid, "size": 1}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": u.gid, "size": 1}]);
+    let b = u.bundle("direct", &cfg);
+    let id = unique_id("rl-direct");
+    let (code, out, err) = run_fg(&u, &id, &b);
+    assert_eq!(code, 0, "{err}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words, ["0", "deny", "0", &u.gid.to_string(), "1"], "{out}");
+    u.assert_clean(&id);
+}
