@@ -101,6 +101,11 @@ impl User {
 
     /// Runs the runtime as the user; `xdg` sets XDG_RUNTIME_DIR to the user's dir.
     fn runtime(&self, args: &[&str], xdg: bool) -> Output {
+        self.runtime_with_xdg(args, xdg.then(|| self.path("xdg")).as_deref())
+    }
+
+    /// Runs the runtime as the user with XDG_RUNTIME_DIR set to `xdg` (unset for None).
+    fn runtime_with_xdg(&self, args: &[&str], xdg: Option<&Path>) -> Output {
         let out = tempfile::tempfile().unwrap();
         let err = tempfile::tempfile().unwrap();
         let mut c = Command::new("setpriv");
@@ -115,8 +120,8 @@ impl User {
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(err.try_clone().unwrap());
-        if xdg {
-            c.env("XDG_RUNTIME_DIR", self.path("xdg"));
+        if let Some(dir) = xdg {
+            c.env("XDG_RUNTIME_DIR", dir);
         }
         let status = c.status().expect("run setpriv");
         let read = |mut f: std::fs::File| {
@@ -292,6 +297,10 @@ fn user_root_inside_is_the_user_outside_and_cannot_write_root_files() {
     assert!(!text.contains("WROTE") && !text.contains("CREATED"), "root-owned host files were writable: {text}");
     assert_eq!(std::fs::read_to_string(host_dir.join("root-owned")).unwrap(), "x");
     assert!(!host_dir.join("new").exists());
+    // exec joins the container's namespaces, user namespace first, as the same user.
+    assert_eq!(u.ok(&["exec", &id, "sh", "-c", "id -u; echo $$ > /dev/null; hostname"]), "0\nskiff-test\n");
+    assert!(u.ok(&["list", "-q"]).contains(&id));
+    u.ok(&["kill", &id, "KILL"]);
     u.delete(&id);
     u.assert_clean(&id);
 }
@@ -357,7 +366,10 @@ fn mapping_outside_the_delegated_range_is_refused_and_leaves_nothing() {
     // No XDG_RUNTIME_DIR and no --root: a clear error, not a failed mkdir in /run.
     let o = u.runtime(&["list"], false);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("XDG_RUNTIME_DIR"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("XDG_RUNTIME_DIR is not set"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = u.runtime_with_xdg(&["list"], Some(Path::new("/")));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("XDG_RUNTIME_DIR /: not a writable directory"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
