@@ -353,6 +353,16 @@ fn mapping_outside_the_delegated_range_is_refused_and_leaves_nothing() {
     assert!(err.contains("linux.gidMappings[0]") && err.contains("root"), "{err}");
     u.assert_clean(&id);
 
+    // Device nodes are bind mounts of the host's: one the host lacks is named, and the
+    // failure in the container's init leaves nothing behind either.
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": u.gid, "size": 1}]);
+    cfg["linux"]["devices"] = json!([{"path": "/dev/skiff-no-such-node", "type": "c", "major": 1, "minor": 3}]);
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let (code, _, err) = run_fg(&u, &id, &b);
+    assert_ne!(code, 0);
+    assert!(err.contains("linux.devices[/dev/skiff-no-such-node]"), "{err}");
+    u.assert_clean(&id);
+
     // Without a user namespace there is nothing an unprivileged user can run.
     let mut cfg = base_config(&["true"]);
     cfg["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}]);
