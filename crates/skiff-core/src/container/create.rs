@@ -166,7 +166,7 @@ impl Runtime {
     /// asked for: runc's rootless mode ignores them too) unless the caller can write there.
     fn cgroup_manager(&self, cgroups: &Cgroups, path: Option<&str>, id: &str, spec: &oci_spec::runtime::Spec) -> Result<Option<crate::cgroups::Manager>> {
         let manager = cgroups.resolve(path, id)?;
-        let unusable = if self.rootless { rootless::unusable_cgroup(&manager) } else { None };
+        let unusable = if self.rootless { rootless::unusable_cgroup(cgroups, &manager) } else { None };
         let Some(dir) = unusable else { return Ok(Some(manager)) };
         tracing::warn!("rootless: cannot write cgroup {} (no delegated subtree): the container stays in the caller's cgroup", dir.display());
         let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());

@@ -101,17 +101,24 @@ fn check_mount_ids(spec: &Spec) -> Result<()> {
 
 /// The first of these cgroup directories the caller cannot use, if any: one is usable when
 /// it, or where it does not exist yet its nearest existing parent, is writable, and so is an
-/// existing one's cgroup.procs.
-pub fn unusable_cgroup(m: &Manager) -> Option<&Path> {
+/// existing one's cgroup.procs. On cgroup2 moving a process also needs write access to the
+/// cgroup.procs of the common ancestor of its current cgroup and the new one (the kernel's
+/// delegation rule), so that is checked too.
+pub fn unusable_cgroup<'a>(cg: &Cgroups, m: &'a Manager) -> Option<&'a Path> {
     let writable = |p: &Path| nix::unistd::access(p, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
+    let procs_writable = |p: &Path| nix::unistd::access(&p.join("cgroup.procs"), AccessFlags::W_OK).is_ok();
     m.paths.iter().map(PathBuf::as_path).find(|p| {
-        let usable = if p.is_dir() {
-            writable(p) && nix::unistd::access(&p.join("cgroup.procs"), AccessFlags::W_OK).is_ok()
-        } else {
-            p.ancestors().skip(1).find(|a| a.is_dir()).is_some_and(writable)
+        let usable = if p.is_dir() { writable(p) && procs_writable(p) } else { p.ancestors().skip(1).find(|a| a.is_dir()).is_some_and(writable) };
+        let ancestor_ok = match cg.hierarchy_of(p).filter(|h| h.v2) {
+            Some(h) => procs_writable(&common_ancestor(&h.mount.join(&h.own), p)),
+            None => true,
         };
-        !usable
+        !(usable && ancestor_ok)
     })
+}
+
+fn common_ancestor(a: &Path, b: &Path) -> PathBuf {
+    a.components().zip(b.components()).take_while(|(x, y)| x == y).map(|(x, _)| x).collect()
 }
 
 /// The caller's own cgroup in every hierarchy: what a container without a cgroup of its own
@@ -155,11 +162,30 @@ mod tests {
     #[test]
     fn cgroup_usability_checks_the_nearest_existing_parent() {
         let tmp = tempfile::tempdir().unwrap();
+        let v1 = tmp.path().join("v1");
+        std::fs::create_dir(&v1).unwrap();
+        let mountinfo = format!("30 20 0:26 / {} rw - cgroup cgroup rw,pids\n", v1.display());
+        let cg = Cgroups::from_text(&mountinfo, "3:pids:/\n").unwrap();
         // root may write anywhere; the check is about permissions, which root bypasses.
-        assert_eq!(unusable_cgroup(&Manager { paths: vec![tmp.path().join("a/b")] }), None);
-        std::fs::create_dir(tmp.path().join("c")).unwrap();
+        assert_eq!(unusable_cgroup(&cg, &Manager { paths: vec![v1.join("a/b")] }), None);
+        std::fs::create_dir(v1.join("c")).unwrap();
         // An existing dir needs a writable cgroup.procs: a plain dir has none.
-        let c = tmp.path().join("c");
-        assert_eq!(unusable_cgroup(&Manager { paths: vec![tmp.path().join("a"), c.clone()] }), Some(c.as_path()));
+        let c = v1.join("c");
+        assert_eq!(unusable_cgroup(&cg, &Manager { paths: vec![v1.join("a"), c.clone()] }), Some(c.as_path()));
+    }
+
+    #[test]
+    fn v2_needs_the_common_ancestor_writable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v2 = tmp.path().join("v2");
+        std::fs::create_dir_all(v2.join("user/me")).unwrap();
+        let mountinfo = format!("30 20 0:26 / {} rw - cgroup2 cgroup2 rw\n", v2.display());
+        let cg = Cgroups::from_text(&mountinfo, "0::/user/me\n").unwrap();
+        assert_eq!(common_ancestor(&v2.join("user/me"), &v2.join("user/ctr")), v2.join("user"));
+        // tmp/v2/user has no cgroup.procs: the move would be refused.
+        let target = v2.join("user/ctr");
+        assert_eq!(unusable_cgroup(&cg, &Manager { paths: vec![target.clone()] }), Some(target.as_path()));
+        std::fs::write(v2.join("user/cgroup.procs"), "").unwrap();
+        assert_eq!(unusable_cgroup(&cg, &Manager { paths: vec![target] }), None);
     }
 }
