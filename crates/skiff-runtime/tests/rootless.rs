@@ -31,6 +31,8 @@ struct User {
     dir: tempfile::TempDir,
     subuid: Option<String>,
     subgid: Option<String>,
+    /// Cgroup dirs (one per hierarchy) delegated to the user; its runtime starts in them.
+    delegated: Vec<PathBuf>,
     _lock: MutexGuard<'static, ()>,
 }
 
@@ -64,7 +66,7 @@ impl User {
         sh(Command::new("useradd").args(["-r", "-m", "-U", "-s", "/bin/sh", &name]));
         let u = nix::unistd::User::from_name(&name).ok().flatten().expect("new user exists");
         let dir = tempfile::Builder::new().prefix("skt-rl").tempdir().unwrap();
-        let user = User { name, uid: u.uid.as_raw(), gid: u.gid.as_raw(), dir, subuid, subgid, _lock: lock };
+        let user = User { name, uid: u.uid.as_raw(), gid: u.gid.as_raw(), dir, subuid, subgid, delegated: Vec::new(), _lock: lock };
         let line = format!("{}:{RANGE_START}:{RANGE_SIZE}\n", user.name);
         for (file, orig) in [("/etc/subuid", &user.subuid), ("/etc/subgid", &user.subgid)] {
             let mut text = orig.clone().unwrap_or_default();
@@ -80,6 +82,29 @@ impl User {
         std::fs::set_permissions(user.path("xdg"), std::fs::Permissions::from_mode(0o700)).unwrap();
         user.chown(user.dir.path());
         user
+    }
+
+    /// Delegates a cgroup per hierarchy to the user (as systemd's Delegate= does): a dir it
+    /// owns with its cgroup.procs (and v1 tasks), where its runtime then starts.
+    fn delegate_cgroups(&mut self) {
+        let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()).filter(|p| p.join("cgroup.procs").exists());
+        for h in hierarchies.collect::<Vec<_>>() {
+            let d = h.join(format!("skt-rl-{}", self.name));
+            std::fs::create_dir(&d).unwrap();
+            self.delegated.push(d.clone());
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = std::fs::read_to_string(h.join(f)) {
+                    std::fs::write(d.join(f), v.trim()).unwrap();
+                }
+            }
+            let own = |p: &Path| nix::unistd::chown(p, Some(nix::unistd::Uid::from_raw(self.uid)), Some(nix::unistd::Gid::from_raw(self.gid))).unwrap();
+            own(&d);
+            for f in ["cgroup.procs", "tasks", "cgroup.threads", "cgroup.subtree_control"] {
+                if d.join(f).exists() {
+                    own(&d.join(f));
+                }
+            }
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -108,7 +133,10 @@ impl User {
     fn runtime_with_xdg(&self, args: &[&str], xdg: Option<&Path>) -> Output {
         let out = tempfile::tempfile().unwrap();
         let err = tempfile::tempfile().unwrap();
-        let mut c = Command::new("setpriv");
+        let mut c = Command::new("sh");
+        // As root, move this shell into the delegated cgroups, then become the user.
+        let script = "for d in $DELEGATED; do echo $$ > $d/cgroup.procs || exit 97; done; exec \"$0\" \"$@\"";
+        c.args(["-c", script, "setpriv"]);
         c.args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string(), "--init-groups"])
             .arg(self.path("bin/skiff-runtime"))
             .args(args)
@@ -116,6 +144,7 @@ impl User {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", format!("/home/{}", self.name))
             .env("USER", &self.name)
+            .env("DELEGATED", self.delegated.iter().map(|d| d.to_string_lossy()).collect::<Vec<_>>().join(" "))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -123,7 +152,7 @@ impl User {
         if let Some(dir) = xdg {
             c.env("XDG_RUNTIME_DIR", dir);
         }
-        let status = c.status().expect("run setpriv");
+        let status = c.status().expect("run sh + setpriv");
         let read = |mut f: std::fs::File| {
             use std::io::{Read, Seek};
             let mut v = Vec::new();
@@ -190,6 +219,14 @@ impl Drop for User {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        for d in &self.delegated {
+            // Anything the runtime left below (it should have removed its own), then ours.
+            let mut subdirs: Vec<PathBuf> = walk_dirs(d);
+            subdirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+            for sub in subdirs {
+                let _ = std::fs::remove_dir(sub);
+            }
+        }
         let _ = Command::new("userdel").args(["-r", &self.name]).stderr(Stdio::null()).status();
         for (file, orig) in [("/etc/subuid", &self.subuid), ("/etc/subgid", &self.subgid)] {
             match orig {
@@ -200,6 +237,17 @@ impl Drop for User {
             }
         }
     }
+}
+
+/// `dir` and every directory below it.
+fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk_dirs(&e.path()));
+        }
+    }
+    out
 }
 
 /// Pids whose real uid is `uid`.
@@ -353,6 +401,19 @@ fn mapping_outside_the_delegated_range_is_refused_and_leaves_nothing() {
     assert!(err.contains("linux.gidMappings[0]") && err.contains("root"), "{err}");
     u.assert_clean(&id);
 
+    // Only privilege may lower oom_score_adj.
+    let own_adj: i64 = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap().trim().parse().unwrap();
+    if own_adj > -1000 {
+        cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": u.gid, "size": 1}]);
+        cfg["process"]["oomScoreAdj"] = json!(own_adj - 1);
+        std::fs::write(b.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+        let (code, _, err) = run_fg(&u, &id, &b);
+        assert_ne!(code, 0);
+        assert!(err.contains("process.oomScoreAdj"), "{err}");
+        u.assert_clean(&id);
+        cfg["process"].as_object_mut().unwrap().remove("oomScoreAdj");
+    }
+
     // Device nodes are bind mounts of the host's: one the host lacks is named, and the
     // failure in the container's init leaves nothing behind either.
     cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": u.gid, "size": 1}]);
@@ -401,5 +462,34 @@ fn own_id_only_without_ranges_writes_the_maps_directly() {
     assert_eq!(code, 0, "{err}");
     let words: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(words, ["0", "deny", "0", &u.gid.to_string(), "1"], "{out}");
+    u.assert_clean(&id);
+}
+
+#[test]
+fn delegated_cgroup_is_used_and_its_limits_apply() {
+    if skip_rootless() {
+        return;
+    }
+    let mut u = User::new();
+    u.delegate_cgroups();
+    let mut cfg = rootless_config(&u, "sleep 60");
+    // Relative: below the caller's own cgroup, i.e. inside the delegated subtree.
+    cfg["linux"]["cgroupsPath"] = json!("ctr");
+    cfg["linux"]["resources"] = json!({"pids": {"limit": 50}});
+    let b = u.bundle("cg", &cfg);
+    let id = unique_id("rl-cg");
+    let o = u.runtime(&["run", "-d", "--bundle", b.to_str().unwrap(), &id], true);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("cannot write cgroup"), "{err}");
+    let pid = u.init_pid(&id);
+    let rel = format!("/skt-rl-{}/ctr", u.name);
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cg.lines().any(|l| l.contains(":pids:") && l.ends_with(&rel)), "{cg}");
+    assert!(cg.lines().any(|l| l == format!("0::{rel}")), "{cg}");
+    let pids_dir = PathBuf::from(format!("/sys/fs/cgroup/pids{rel}"));
+    assert_eq!(std::fs::read_to_string(pids_dir.join("pids.max")).unwrap().trim(), "50");
+    u.delete(&id);
+    assert!(!pids_dir.exists(), "the container's cgroup was left behind");
     u.assert_clean(&id);
 }
