@@ -162,8 +162,9 @@ impl Runtime {
         Ok((Container { store: self.store.clone(), rec }, master))
     }
 
-    /// The container's cgroup; in rootless mode None (with a warning when resources were
-    /// asked for: runc's rootless mode ignores them too) unless the caller can write there.
+    /// The container's cgroup. In rootless mode None, with a warning (and one more when
+    /// resources were asked for: runc's rootless mode ignores them too), unless the caller can
+    /// write there (a delegated subtree).
     fn cgroup_manager(&self, cgroups: &Cgroups, path: Option<&str>, id: &str, spec: &oci_spec::runtime::Spec) -> Result<Option<crate::cgroups::Manager>> {
         let manager = cgroups.resolve(path, id)?;
         let unusable = if self.rootless { rootless::unusable_cgroup(cgroups, &manager) } else { None };

@@ -91,3 +91,25 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 fn absolute_opt(p: &Option<PathBuf>) -> Result<Option<PathBuf>> {
     p.as_deref().map(absolute).transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_flag_values() {
+        assert!(rootless(Some(Rootless::True)));
+        assert!(!rootless(Some(Rootless::False)));
+        assert_eq!(rootless(None), skiff_core::rootless::auto());
+        assert_eq!(rootless(Some(Rootless::Auto)), rootless(None));
+    }
+
+    #[test]
+    fn root_keeps_run_skiff_whatever_xdg_says() {
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(default_root(Some("/tmp".into())).unwrap(), PathBuf::from(DEFAULT_ROOT));
+        } else {
+            assert!(default_root(None).unwrap_err().to_string().contains("XDG_RUNTIME_DIR is not set"));
+        }
+    }
+}
