@@ -17,6 +17,7 @@ pub mod namespaces;
 pub mod personality;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod security;
 pub mod signal;

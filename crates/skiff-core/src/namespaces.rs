@@ -106,19 +106,10 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
 
-/// Writes uid and gid maps of `pid` (the runtime is root in the parent namespace).
+/// Writes uid and gid maps of `pid` as root (see [`crate::rootless::IdMaps`] for the
+/// unprivileged ways).
 pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let uids = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
-    let gids = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
-    for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
-        if maps.is_empty() {
-            continue;
-        }
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, map_text(maps)).map_err(|e| Error::io("write id mapping", &path, e))?;
-    }
-    Ok(())
+    crate::rootless::IdMaps::privileged(spec).write(pid)
 }
 
 /// Writes `linux.timeOffsets` into /proc/self/timens_offsets: after unshare(CLONE_NEWTIME) and

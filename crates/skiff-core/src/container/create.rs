@@ -12,6 +12,7 @@ use crate::cgroups::Cgroups;
 use crate::error::{Error, Result, SysContext};
 use crate::namespaces::Plan;
 use crate::process::{channel, init::InitArgs, launch, supervise};
+use crate::rootless;
 use crate::spec::Bundle;
 use crate::state::{self, OciState, Record, Status, EXEC_FIFO};
 
@@ -56,8 +57,12 @@ impl Runtime {
             return Err(Error::field("process.terminal", "set, but no --console-socket was given to receive the pty master"));
         }
         let plan = Plan::from_spec(&bundle.spec)?;
+        if self.rootless {
+            rootless::check_spec(&bundle.spec, &plan)?;
+        }
+        let id_maps = rootless::id_maps(&bundle.spec, &plan)?;
         let cgroups = Cgroups::detect()?;
-        let manager = cgroups.resolve(cgroups_path.as_deref(), id)?;
+        let manager = self.cgroup_manager(&cgroups, cgroups_path.as_deref(), id, &bundle.spec)?;
         let console = match &opts.console_socket {
             Some(p) => Some(crate::terminal::connect(p)?),
             None => None,
@@ -66,12 +71,18 @@ impl Runtime {
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
         // After the state root exists: the compiled filter is cached there.
         let seccomp = crate::seccomp::cache::for_spec(&bundle.spec, self.store.root())?;
-        cleanup.cgroups = manager.create()?;
-        if let Some(res) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            manager.apply_resources(&cgroups, res)?;
-        }
         let linux = bundle.spec.linux().as_ref();
-        manager.apply_devices(&cgroups, linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(), linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
+        if let Some(manager) = &manager {
+            cleanup.cgroups = manager.create()?;
+            if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+                manager.apply_resources(&cgroups, res)?;
+            }
+            // The device cgroup needs privileges on the host a rootless caller lacks; its
+            // device nodes are bind mounts of the host's, which it may open anyway.
+            if !self.rootless {
+                manager.apply_devices(&cgroups, linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(), linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
+            }
+        }
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
         let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| format!("open {}", fifo_path.display()))?;
@@ -109,10 +120,10 @@ impl Runtime {
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
-            cgroup_mounts: cgroups.mounts_for(&manager),
+            cgroup_mounts: cgroups.mounts_for(manager.as_ref().unwrap_or(&rootless::own_cgroups(&cgroups))),
             seccomp: seccomp.as_ref(),
         };
-        let pid = launch::spawn(args, parent, Some(&manager), &state_json)?;
+        let pid = launch::spawn(args, parent, id_maps.as_ref(), manager.as_ref(), &state_json)?;
         let kill_init = || {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
@@ -136,7 +147,7 @@ impl Runtime {
             rootfs: bundle.rootfs.clone(),
             created,
             owner,
-            cgroup_paths: manager.paths.clone(),
+            cgroup_paths: manager.map(|m| m.paths).unwrap_or_default(),
             cgroup_created: cleanup.cgroups.clone(),
             spec: bundle.spec.clone(),
         };
@@ -150,6 +161,21 @@ impl Runtime {
         }
         cleanup.armed = false;
         Ok((Container { store: self.store.clone(), rec }, master))
+    }
+
+    /// The container's cgroup. In rootless mode None, with a warning (and one more when
+    /// resources were asked for: runc's rootless mode ignores them too), unless the caller can
+    /// write there (a delegated subtree).
+    fn cgroup_manager(&self, cgroups: &Cgroups, path: Option<&str>, id: &str, spec: &oci_spec::runtime::Spec) -> Result<Option<crate::cgroups::Manager>> {
+        let manager = cgroups.resolve(path, id)?;
+        let unusable = if self.rootless { rootless::unusable_cgroup(cgroups, &manager) } else { None };
+        let Some(dir) = unusable else { return Ok(Some(manager)) };
+        tracing::warn!("rootless: cannot write cgroup {} (no delegated subtree): the container stays in the caller's cgroup", dir.display());
+        let res = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        if res.is_some_and(|r| *r != oci_spec::runtime::LinuxResources::default()) {
+            tracing::warn!("rootless: linux.resources are ignored without a writable cgroup");
+        }
+        Ok(None)
     }
 
     /// create, start, wait (foreground; a terminal config is wired to the caller's terminal)

@@ -24,6 +24,9 @@ pub struct Runtime {
     pub store: Store,
     /// `--systemd-cgroup`: refused with a clear error while unsupported.
     pub systemd_cgroup: bool,
+    /// Rootless mode (`--rootless`, see [`crate::rootless`]): user namespace required, cgroups
+    /// only where delegated, id mappings checked against the caller's.
+    pub rootless: bool,
 }
 
 /// Options of `create` / `run`.
@@ -56,7 +59,7 @@ pub struct Container {
 
 impl Runtime {
     pub fn new(root: impl Into<PathBuf>) -> Runtime {
-        Runtime { store: Store::new(root), systemd_cgroup: false }
+        Runtime { store: Store::new(root), systemd_cgroup: false, rootless: false }
     }
 
     pub fn load(&self, id: &str) -> Result<Container> {

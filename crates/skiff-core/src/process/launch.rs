@@ -10,14 +10,15 @@ use super::init::{self, InitArgs};
 use crate::cgroups::Manager;
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, Kind};
+use crate::rootless::IdMaps;
 
 /// Forks the container. `parent` is our end of the channel whose other end is in `args`.
 /// `state` renders the OCI state JSON for a given init pid (for hooks). Returns the init pid.
-pub fn spawn(args: InitArgs, parent: Channel, cgroup: Option<&Manager>, state: &dyn Fn(i32) -> String) -> Result<i32> {
+/// `id_maps` are written while stage 1 waits in its new user namespace (None: no new one).
+pub fn spawn(args: InitArgs, parent: Channel, id_maps: Option<&IdMaps>, cgroup: Option<&Manager>, state: &dyn Fn(i32) -> String) -> Result<i32> {
     // The init is reparented to us when stage 1 exits, so that `run` can wait for it and a
     // failed create can reap it.
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
-    let new_user = args.plan.new_user;
     let spec = args.bundle.spec.clone();
     let stage1 = match init::unsafe_fork().ctx(|| "fork")? {
         ForkResult::Child => {
@@ -28,7 +29,7 @@ pub fn spawn(args: InitArgs, parent: Channel, cgroup: Option<&Manager>, state: &
     };
     drop(args);
     let mut init_pid = None;
-    let result = drive(&parent, stage1, new_user, cgroup, &spec, state, &mut init_pid);
+    let result = drive(&parent, stage1, id_maps, cgroup, &spec, state, &mut init_pid);
     if result.is_err() {
         for pid in [Some(stage1.as_raw()), init_pid].into_iter().flatten() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -44,15 +45,15 @@ pub fn spawn(args: InitArgs, parent: Channel, cgroup: Option<&Manager>, state: &
 fn drive(
     chan: &Channel,
     stage1: Pid,
-    new_user: bool,
+    id_maps: Option<&IdMaps>,
     cgroup: Option<&Manager>,
     spec: &oci_spec::runtime::Spec,
     state: &dyn Fn(i32) -> String,
     init_pid: &mut Option<i32>,
 ) -> Result<i32> {
     chan.expect(&Msg::Stage1)?;
-    if new_user {
-        crate::namespaces::write_id_maps(stage1.as_raw(), spec)?;
+    if let Some(maps) = id_maps {
+        maps.write(stage1.as_raw())?;
     }
     if let Some(cg) = cgroup {
         cg.add(stage1.as_raw())?;

@@ -128,10 +128,17 @@ fn create_device(sys: &dyn Syscall, ctx: &RootfsCtx, d: &Device) -> Result<()> {
     }
 }
 
-/// Bind the host's node (same path) onto an empty file in the rootfs.
+/// Bind the host's node (same path) onto an empty file in the rootfs, as runc does where
+/// mknod is not allowed; a node the host lacks is an error naming the `linux.devices` entry.
 fn bind_device(sys: &dyn Syscall, root: &Path, d: &Device) -> Result<()> {
     let t = resolve(sys, root, &d.path, Create::File, true)?;
-    sys.mount(Some(&d.path), &t.at(), None, MsFlags::MS_BIND, None)
+    sys.mount(Some(&d.path), &t.at(), None, MsFlags::MS_BIND, None).map_err(|e| match e.errno() {
+        Some(Errno::ENOENT) => Error::field(
+            format!("linux.devices[{}]", d.path.display()),
+            "no such node on the host: in a user namespace device nodes cannot be made (mknod) and are bind mounts of the host's node at the same path",
+        ),
+        _ => e,
+    })
 }
 
 /// /dev/fd, /dev/std{in,out,err} and (if the kernel has it) /dev/core.

@@ -163,6 +163,19 @@ fn userns_devices_are_bind_mounted_onto_files() {
 }
 
 #[test]
+fn userns_device_missing_on_the_host_names_the_field() {
+    let s = spec(r#"{"ociVersion": "1.0.2", "mounts": [
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"}],
+        "linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}}"#);
+    let sys = RecordingSyscall::new();
+    sys.fail_once("/r/dev/fuse", Errno::ENOENT);
+    let mut c = ctx(&s, &[]);
+    c.in_userns = true;
+    let e = prepare(&sys, &c).unwrap_err().to_string();
+    assert!(e.contains("linux.devices[/dev/fuse]") && e.contains("bind mounts of the host"), "{e}");
+}
+
+#[test]
 fn mknod_eperm_falls_back_to_bind() {
     let s = spec(r#"{"ociVersion": "1.0.2"}"#);
     let sys = RecordingSyscall::new();

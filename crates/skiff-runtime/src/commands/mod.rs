@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use skiff_core::Runtime;
 
-use crate::cli::{Command, Global, DEFAULT_ROOT};
+use crate::cli::{Command, Global, Rootless, DEFAULT_ROOT};
 
 /// Runs a subcommand; `Ok(status)` is the exit status.
 pub fn run(g: &Global, command: Command) -> Result<i32> {
@@ -44,26 +44,43 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
     }
 }
 
-/// The runtime for `--root` (absolute, as runc makes it) and `--systemd-cgroup`.
+/// The runtime for `--root` (absolute, as runc makes it), `--systemd-cgroup` and
+/// `--rootless`.
 fn runtime(g: &Global) -> Result<Runtime> {
     let root = match &g.root {
         Some(r) => absolute(r)?,
-        None => default_root(),
+        None => default_root(std::env::var_os("XDG_RUNTIME_DIR"))?,
     };
     let mut rt = Runtime::new(root);
     rt.systemd_cgroup = g.systemd_cgroup;
+    rt.rootless = rootless(g.rootless);
     Ok(rt)
 }
 
-/// `/run/skiff`; for a non-root caller `$XDG_RUNTIME_DIR/skiff` when set (as runc does with
-/// `$XDG_RUNTIME_DIR/runc`), since /run is not writable to them.
-fn default_root() -> PathBuf {
-    if !nix::unistd::geteuid().is_root() {
-        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-            return PathBuf::from(dir).join("skiff");
-        }
+/// `--rootless`: true, false, or (auto, the default) when not root or inside a user namespace.
+fn rootless(flag: Option<Rootless>) -> bool {
+    match flag {
+        Some(Rootless::True) => true,
+        Some(Rootless::False) => false,
+        Some(Rootless::Auto) | None => skiff_core::rootless::auto(),
     }
-    PathBuf::from(DEFAULT_ROOT)
+}
+
+/// `/run/skiff` for root; for anyone else `$XDG_RUNTIME_DIR/skiff` (as runc does with
+/// `$XDG_RUNTIME_DIR/runc`), since /run is not theirs: an error when it is unset or not a
+/// writable directory.
+fn default_root(xdg: Option<std::ffi::OsString>) -> Result<PathBuf> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from(DEFAULT_ROOT));
+    }
+    let Some(dir) = xdg.filter(|d| !d.is_empty()).map(PathBuf::from) else {
+        bail!("XDG_RUNTIME_DIR is not set: a non-root user needs it (state goes to $XDG_RUNTIME_DIR/skiff), or pass --root DIR");
+    };
+    let usable = dir.is_dir() && nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_ok();
+    if !usable {
+        bail!("XDG_RUNTIME_DIR {}: not a writable directory (state goes to $XDG_RUNTIME_DIR/skiff); fix it or pass --root DIR", dir.display());
+    }
+    Ok(dir.join("skiff"))
 }
 
 /// Makes a path from the command line absolute against the current directory.
@@ -73,4 +90,26 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 
 fn absolute_opt(p: &Option<PathBuf>) -> Result<Option<PathBuf>> {
     p.as_deref().map(absolute).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_flag_values() {
+        assert!(rootless(Some(Rootless::True)));
+        assert!(!rootless(Some(Rootless::False)));
+        assert_eq!(rootless(None), skiff_core::rootless::auto());
+        assert_eq!(rootless(Some(Rootless::Auto)), rootless(None));
+    }
+
+    #[test]
+    fn root_keeps_run_skiff_whatever_xdg_says() {
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(default_root(Some("/tmp".into())).unwrap(), PathBuf::from(DEFAULT_ROOT));
+        } else {
+            assert!(default_root(None).unwrap_err().to_string().contains("XDG_RUNTIME_DIR is not set"));
+        }
+    }
 }
