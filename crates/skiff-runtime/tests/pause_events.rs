@@ -70,7 +70,7 @@ fn pause_stops_and_resume_restarts_a_busy_loop() {
     let (b, id) = start(&rt, COUNTER);
     wait_for_file(&b.rootfs().join("tmp/count"));
     let a = count(&b);
-    wait_until("the counter to move", Duration::from_secs(5), || count(&b) > a);
+    wait_until("the counter to move", Duration::from_secs(20), || count(&b) > a);
 
     rt.ok(&["pause", &id]);
     assert_eq!(rt.status(&id), "paused");
@@ -86,12 +86,12 @@ fn pause_stops_and_resume_restarts_a_busy_loop() {
 
     rt.ok(&["resume", &id]);
     assert_eq!(rt.status(&id), "running");
-    wait_until("the counter to move after resume", Duration::from_secs(5), || count(&b) > frozen);
+    wait_until("the counter to move after resume", Duration::from_secs(20), || count(&b) > frozen);
     let e = rt.fails(&["resume", &id]);
     assert!(e.contains("container not paused"), "{e}");
 
     rt.ok(&["kill", &id, "KILL"]);
-    wait_until("stopped", Duration::from_secs(5), || rt.status(&id) == "stopped");
+    wait_until("stopped", Duration::from_secs(20), || rt.status(&id) == "stopped");
     assert!(rt.fails(&["pause", &id]).contains("container not running"));
     assert!(rt.fails(&["resume", &id]).contains("container not paused"));
     rt.ok(&["delete", &id]);
@@ -133,15 +133,15 @@ fn kill_all_reaches_every_process_also_when_paused() {
     let rt = Runtime::new();
     for paused in [false, true] {
         let (_b, id) = start(&rt, "sleep 1000 & sleep 1000 & sleep 1000 & wait");
-        wait_until("four processes", Duration::from_secs(5), || cgroup_pids(&id).len() == 4);
+        wait_until("four processes", Duration::from_secs(20), || cgroup_pids(&id).len() == 4);
         let pids = cgroup_pids(&id);
         if paused {
             rt.ok(&["pause", &id]);
             assert_eq!(rt.status(&id), "paused");
         }
         rt.ok(&["kill", "--all", &id, "KILL"]);
-        wait_until("every process to die", Duration::from_secs(5), || pids.iter().all(|&p| !alive(p)));
-        wait_until("stopped", Duration::from_secs(5), || rt.status(&id) == "stopped");
+        wait_until("every process to die", Duration::from_secs(20), || pids.iter().all(|&p| !alive(p)));
+        wait_until("stopped", Duration::from_secs(20), || rt.status(&id) == "stopped");
         assert!(cgroup_pids(&id).is_empty());
         rt.ok(&["delete", &id]);
         assert_no_leftovers(&rt, &id);
@@ -213,7 +213,7 @@ fn events_reports_oom_and_ends_with_the_container() {
             .collect()
     };
     wait_until("an oom event", Duration::from_secs(20), || lines().iter().any(|v| v["type"] == "oom"));
-    wait_until("a stats event", Duration::from_secs(5), || lines().iter().any(|v| v["type"] == "stats"));
+    wait_until("a stats event", Duration::from_secs(20), || lines().iter().any(|v| v["type"] == "stats"));
     for v in lines() {
         assert_eq!(v["id"], id.as_str());
         if v["type"] == "oom" {
@@ -231,7 +231,7 @@ fn events_reports_oom_and_ends_with_the_container() {
         if let Some(s) = bg.0.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(5), "events did not end after the container stopped");
+        assert!(t0.elapsed() < Duration::from_secs(20), "events did not end after the container stopped");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");

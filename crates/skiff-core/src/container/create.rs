@@ -184,6 +184,10 @@ impl Runtime {
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<i32> {
         let signals = if detach { None } else { Some(supervise::block()?) };
         let (c, master) = self.create_inner(id, opts, !detach)?;
+        if let Some(m) = &master {
+            // Before the program runs: it may ask for its size at once (`stty size`).
+            crate::terminal::copy_winsize(0, std::os::fd::AsRawFd::as_raw_fd(m));
+        }
         if let Err(e) = c.start() {
             let _ = c.delete(true);
             return Err(e);
