@@ -192,3 +192,24 @@ fn session_keyring_and_no_new_keyring() {
         assert_no_leftovers(&rt, &id);
     }
 }
+
+/// On a host without AppArmor or SELinux (this one) the label fields are ignored, as runc
+/// does: the container runs, and its exec attribute stays unset.
+#[test]
+fn lsm_labels_are_ignored_without_the_lsm() {
+    if skip() || std::path::Path::new("/sys/fs/selinux/enforce").exists()
+        || std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut cfg = base_config(&["sh", "-c", "echo ran"]);
+    cfg["process"]["apparmorProfile"] = serde_json::json!("docker-default");
+    cfg["process"]["selinuxLabel"] = serde_json::json!("system_u:system_r:container_t:s0:c1,c2");
+    let b = Bundle::new(&cfg);
+    let id = unique_id("lsm");
+    let (code, out, err) = rt.run_container(&id, &b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "ran");
+    assert_no_leftovers(&rt, &id);
+}

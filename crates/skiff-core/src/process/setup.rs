@@ -86,6 +86,8 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel
         security::apply_rlimits(limits)?;
     }
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
+    // AppArmor/SELinux labels for the exec, while /proc/self/attr is still writable to us.
+    crate::lsm::apply(process)?;
     if let Some(fd) = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))? {
         hand_over(fd, chan)?;
     }
