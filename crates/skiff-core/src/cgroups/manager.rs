@@ -38,7 +38,7 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
                 Err(e)
                     if (e.kind() == io::ErrorKind::NotFound
                         || (e.kind() == io::ErrorKind::AlreadyExists && !d.exists()))
-                        && attempts < 20 =>
+                        && attempts < 1000 =>
                 {
                     attempts += 1;
                     continue 'again;
@@ -145,7 +145,7 @@ fn rmdir(dir: &Path, deadline: &mut Option<Instant>) -> Result<()> {
                 return Ok(());
             }
             // The child cgroup that made it non-empty went away since: look again.
-            Some(libc::ENOTEMPTY) if looked_again < 100 => looked_again += 1,
+            Some(libc::ENOTEMPTY) if looked_again < 1000 => looked_again += 1,
             Some(libc::EBUSY) => {
                 let until = *deadline.get_or_insert_with(|| Instant::now() + BUSY_TIMEOUT);
                 if Instant::now() >= until {
