@@ -134,6 +134,19 @@ impl Manager {
     pub fn add(&self, pid: i32) -> Result<()> {
         manager::add(self, pid)
     }
+    /// A config's `linux.resources`, then (with `devices`) its device rules: what `create`
+    /// applies to a new cgroup.
+    pub fn apply_linux(&self, cgroups: &Cgroups, linux: Option<&oci_spec::runtime::Linux>, devices: bool) -> Result<()> {
+        let resources = linux.and_then(|l| l.resources().as_ref());
+        if let Some(res) = resources {
+            self.apply_resources(cgroups, res)?;
+        }
+        if devices {
+            let rules = resources.and_then(|r| r.devices().as_deref()).unwrap_or_default();
+            self.apply_devices(cgroups, rules, linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
+        }
+        Ok(())
+    }
     /// All pids in the cgroup (from every hierarchy's cgroup.procs), sorted, without duplicates.
     pub fn pids(&self) -> Result<Vec<i32>> {
         manager::pids(self)

@@ -71,17 +71,11 @@ impl Runtime {
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
         // After the state root exists: the compiled filter is cached there.
         let seccomp = crate::seccomp::cache::for_spec(&bundle.spec, self.store.root())?;
-        let linux = bundle.spec.linux().as_ref();
         if let Some(manager) = &manager {
             cleanup.cgroups = manager.create()?;
-            if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-                manager.apply_resources(&cgroups, res)?;
-            }
             // The device cgroup needs privileges on the host a rootless caller lacks; its
             // device nodes are bind mounts of the host's, which it may open anyway.
-            if !self.rootless {
-                manager.apply_devices(&cgroups, linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_deref()).unwrap_or_default(), linux.and_then(|l| l.devices().as_deref()).unwrap_or_default())?;
-            }
+            manager.apply_linux(&cgroups, bundle.spec.linux().as_ref(), !self.rootless)?;
         }
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;

@@ -147,6 +147,5 @@ fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter
     }
     let program = setup::resolve(process)?;
     setup::apply_process(process, seccomp, chan)?;
-    setup::notify_late(process, seccomp, chan)?;
     Ok(program)
 }

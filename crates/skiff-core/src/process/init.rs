@@ -206,7 +206,6 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
     let program = setup::resolve(process)?;
     crate::personality::apply(crate::personality::of(spec))?;
     setup::apply_process(process, a.seccomp, &a.chan)?;
-    setup::notify_late(process, a.seccomp, &a.chan)?;
     Ok((program, state))
 }
 

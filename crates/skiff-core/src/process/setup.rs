@@ -79,7 +79,7 @@ pub fn apply_oom_score_adj(process: &Process) -> Result<()> {
 ///
 /// Without no_new_privs the seccomp filter is loaded here, while CAP_SYS_ADMIN is still held
 /// (as runc does); with it, `exec` loads it last. A notifying filter loaded here is handed to
-/// the runtime over `chan` at once (see [`notify_late`]), before any further syscall could
+/// the runtime over `chan` at once (see `notify_late`), before any further syscall could
 /// wait for an agent that does not have the fd yet.
 pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
     if let Some(limits) = process.rlimits() {
@@ -116,7 +116,8 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
-    check_cwd_inside(cwd)
+    check_cwd_inside(cwd)?;
+    notify_late(process, seccomp, chan)
 }
 
 /// CVE-2024-21626: a cwd such as `/proc/self/fd/N` naming a leaked host directory would put the
@@ -133,7 +134,7 @@ fn check_cwd_inside(cwd: &Path) -> Result<()> {
 /// before the exec fifo wait), so with no_new_privs (where `apply_process` leaves the filter to
 /// `exec`) a notifying one is loaded here: no_new_privs first, which it then needs, then the
 /// filter, and its fd goes to the runtime. Nothing to do otherwise.
-pub fn notify_late(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
+fn notify_late(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
     match seccomp {
         Some(f) if f.notify && process.no_new_privileges() == Some(true) => {
             security::set_no_new_privs()?;

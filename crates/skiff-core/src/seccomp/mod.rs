@@ -190,17 +190,6 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter> {
     Ok(Filter { prog: Prog::Lib(ctx), notify, unknown })
 }
 
-/// The filter of a config's `linux.seccomp`, if it has one.
-pub fn for_spec(spec: &oci_spec::runtime::Spec) -> Result<Option<Filter>> {
-    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
-        return Ok(None);
-    };
-    let t = std::time::Instant::now();
-    let f = compile(s)?;
-    tracing::debug!("seccomp: compiled {} rules in {:?}", s.syscalls().as_ref().map_or(0, Vec::len), t.elapsed());
-    Ok(Some(f))
-}
-
 /// Loads `filter` unless it belongs after no_new_privs; see `setup::exec` for the other case.
 /// Returns the notify fd of a notifying filter.
 pub fn load_early(filter: Option<&Filter>, no_new_privs: bool) -> Result<Option<OwnedFd>> {
