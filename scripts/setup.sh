@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="busybox-static runc crun hyperfine uidmap procps libseccomp-dev pkg-config"
+PKGS="busybox-static runc crun hyperfine uidmap procps libseccomp-dev pkg-config podman conmon containerd skopeo umoci netavark aardvark-dns iptables"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
