@@ -58,6 +58,32 @@ pub fn plan(process: &Process, enabled: Enabled, apparmor_attr_dir: bool) -> Vec
     out
 }
 
+/// `linux.mountLabel` where SELinux is enabled; elsewhere it is ignored with a debug message.
+pub fn mount_label(spec: &oci_spec::runtime::Spec, enabled: Enabled) -> Option<&str> {
+    let label = spec.linux().as_ref()?.mount_label().as_deref().filter(|l| !l.is_empty())?;
+    if !enabled.selinux {
+        tracing::debug!("linux.mountLabel {label:?} ignored: SELinux is not enabled on this host");
+        return None;
+    }
+    Some(label)
+}
+
+/// A mount's data with the SELinux `context=` option for `label`, as runc adds it: to the
+/// filesystems the runtime mounts (tmpfs, devpts, ...), not to proc, sysfs, mqueue and cgroup
+/// (which have their own labels), not to bind mounts (which never reach here), and not when
+/// the config already sets a context.
+pub fn mount_data(data: Option<String>, fstype: &str, label: Option<&str>) -> Option<String> {
+    let Some(label) = label else { return data };
+    if matches!(fstype, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2") || data.as_deref().is_some_and(|d| d.split(',').any(|o| o.starts_with("context="))) {
+        return data;
+    }
+    let context = format!("context=\"{label}\"");
+    Some(match data {
+        Some(d) if !d.is_empty() => format!("{d},{context}"),
+        _ => context,
+    })
+}
+
 /// Sets the labels for the coming exec.
 pub fn apply(process: &Process) -> Result<()> {
     if process.apparmor_profile().is_none() && process.selinux_label().is_none() {
@@ -99,5 +125,27 @@ mod tests {
         assert_eq!(old_kernel[0].file, PathBuf::from("/proc/self/attr/exec"));
         let none = process(serde_json::json!({}));
         assert!(plan(&none, Enabled { apparmor: true, selinux: true }, true).is_empty());
+    }
+
+    #[test]
+    fn mount_label_goes_into_the_data_of_runtime_mounts_only() {
+        let mut spec = crate::template::default_spec(false);
+        assert_eq!(mount_label(&spec, Enabled { apparmor: false, selinux: true }), None);
+        if let Some(l) = spec.linux_mut() {
+            l.set_mount_label(Some("system_u:object_r:container_file_t:s0:c1,c2".into()));
+        }
+        assert_eq!(mount_label(&spec, Enabled::default()), None, "ignored without SELinux");
+        let label = mount_label(&spec, Enabled { apparmor: false, selinux: true });
+        assert_eq!(label, Some("system_u:object_r:container_file_t:s0:c1,c2"));
+        assert_eq!(
+            mount_data(Some("mode=755,size=65536k".into()), "tmpfs", label).as_deref(),
+            Some("mode=755,size=65536k,context=\"system_u:object_r:container_file_t:s0:c1,c2\"")
+        );
+        assert_eq!(mount_data(None, "devpts", Some("l")).as_deref(), Some("context=\"l\""));
+        for fs in ["proc", "sysfs", "mqueue", "cgroup"] {
+            assert_eq!(mount_data(None, fs, Some("l")), None, "{fs}");
+        }
+        assert_eq!(mount_data(Some("context=\"x\"".into()), "tmpfs", Some("l")).as_deref(), Some("context=\"x\""));
+        assert_eq!(mount_data(Some("size=1k".into()), "tmpfs", None).as_deref(), Some("size=1k"));
     }
 }

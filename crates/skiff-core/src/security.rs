@@ -124,6 +124,28 @@ pub fn set_non_dumpable() -> Result<()> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 0)", e))
 }
 
+/// The init's protection of our binary when the runtime runs as the host's root: non-dumpable
+/// from the start (see [`set_non_dumpable`]).
+pub fn protect_init(host_root: bool) -> Result<()> {
+    if host_root {
+        return set_non_dumpable();
+    }
+    Ok(())
+}
+
+/// A rootless runtime's init is made dumpable again once set up, as runc's is (runc runs from a
+/// sealed memfd copy instead). Entering a user namespace and switching ids made it
+/// non-dumpable, and until it execs its memory belongs to the host's user namespace, so the
+/// caller could not open `/proc/<init>/ns/*`: `exec` into a created container would fail.
+/// Nothing is given away: the container's processes are the caller on the host, who can
+/// already do all that `/proc/<init>/exe` allows.
+pub fn open_init_to_caller(host_root: bool) -> Result<()> {
+    if host_root {
+        return Ok(());
+    }
+    nix::sys::prctl::set_dumpable(true).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 1)", e))
+}
+
 /// Sets no_new_privs.
 pub fn set_no_new_privs() -> Result<()> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))

@@ -100,6 +100,30 @@ fn user_root_inside_is_the_user_outside_and_cannot_write_root_files() {
 }
 
 #[test]
+fn exec_into_a_created_container_before_start() {
+    // runc execs into a created container too (podman's healthchecks and `exec` before `start`
+    // do); the init is not dumpable then, and has not exec'd into its user namespace yet.
+    if skip_rootless() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle("created", &rootless_config(&u, "echo started > /tmp/started; sleep 60"));
+    let id = unique_id("rl-created");
+    u.ok(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    assert!(u.ok(&["state", &id]).contains("\"created\""));
+    assert_eq!(u.ok(&["exec", &id, "sh", "-c", "id -u; hostname; test -e /tmp/started || echo not-started"]), "0\nskiff-test\nnot-started\n");
+    // The init is dumpable for its caller, but our binary behind /proc/1/exe stays out of
+    // the container's reach: it is the host's root's file, and busy.
+    let before = std::fs::read(env!("CARGO_BIN_EXE_skiff-runtime")).unwrap();
+    assert_eq!(u.ok(&["exec", &id, "sh", "-c", "echo x >> /proc/1/exe 2>/dev/null && echo WROTE; echo end"]), "end\n");
+    assert!(std::fs::read(env!("CARGO_BIN_EXE_skiff-runtime")).unwrap() == before, "runtime binary changed");
+    u.ok(&["start", &id]);
+    u.ok(&["kill", &id, "KILL"]);
+    u.delete(&id);
+    u.assert_clean(&id);
+}
+
+#[test]
 fn spec_rootless_runs_unmodified() {
     if skip_rootless() {
         return;

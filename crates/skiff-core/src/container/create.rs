@@ -116,6 +116,7 @@ impl Runtime {
             preserve_fds: opts.preserve_fds,
             cgroup_mounts: cgroups.mounts_for(manager.as_ref().unwrap_or(&rootless::own_cgroups(&cgroups))),
             seccomp: seccomp.as_ref(),
+            host_root: nix::unistd::geteuid().is_root(),
         };
         let pid = launch::spawn(args, parent, id_maps.as_ref(), manager.as_ref(), &state_json)?;
         let kill_init = || {

@@ -36,6 +36,8 @@ pub struct InitArgs<'a> {
     pub cgroup_mounts: Vec<CgroupMount>,
     /// `linux.seccomp`, compiled by the runtime before the fork.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// The runtime runs as the host's root (see [`crate::security::protect_init`]).
+    pub host_root: bool,
 }
 
 /// Leaves a forked child without running any of the parent's cleanup.
@@ -99,7 +101,7 @@ fn stage1_inner(a: &InitArgs) -> Result<()> {
 fn stage2(a: InitArgs) -> ! {
     // The init is our binary until it execs and processes `exec`'d into a created container
     // see it as pid 1: keep them away from /proc/1/exe and its fds (CVE-2019-5736).
-    if let Err(e) = crate::security::set_non_dumpable() {
+    if let Err(e) = crate::security::protect_init(a.host_root) {
         let _ = a.chan.send(&Msg::Error(e.to_string()));
         exit_now(1)
     }
@@ -117,6 +119,11 @@ fn stage2(a: InitArgs) -> ! {
             exit_now(1)
         }
     };
+    // Last, after every credential change (each resets dumpability).
+    if let Err(e) = crate::security::open_init_to_caller(a.host_root) {
+        let _ = a.chan.send(&Msg::Error(e.to_string()));
+        exit_now(1)
+    }
     if a.chan.send(&Msg::Ready).is_err() {
         exit_now(1);
     }
@@ -158,6 +165,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         in_userns: a.plan.new_user || a.plan.join.iter().any(|j| j.kind == Ns::User),
         cgroups: &a.cgroup_mounts,
         cgroupns: crate::spec::has_namespace(spec, Ns::Cgroup),
+        mount_label: crate::lsm::mount_label(spec, crate::lsm::Enabled::probe()),
     };
     let sys = crate::syscall::Linux;
     let own_mountns = a.plan.creates(Ns::Mount);

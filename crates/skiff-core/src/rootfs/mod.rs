@@ -42,6 +42,8 @@ pub struct RootfsCtx<'a> {
     pub cgroups: &'a [CgroupMount],
     /// The container has a cgroup namespace of its own.
     pub cgroupns: bool,
+    /// `linux.mountLabel`, where SELinux is enabled (see [`crate::lsm::mount_label`]).
+    pub mount_label: Option<&'a str>,
 }
 
 /// One hierarchy as a `cgroup` mount should show it.

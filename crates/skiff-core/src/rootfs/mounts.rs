@@ -96,7 +96,7 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
         resolve(sys, ctx.rootfs, dest, Create::Dir, true)?
     };
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    let data = opts.data();
+    let data = crate::lsm::mount_data(opts.data(), typ, ctx.mount_label);
     // Like runc, tmpfs and /dev go read-only only after they are populated: tmpfs right after
     // the mount, /dev in `finish`.
     let is_dev = super::clean(dest) == Path::new("/dev");

@@ -67,6 +67,7 @@ fn child(bundle: &Path, rootfs: &Path) -> Result<(), String> {
         in_userns: false,
         cgroups: &cgroups,
         cgroupns: false,
+        mount_label: None,
     };
     prepare(&Linux, &ctx).map_err(|e| format!("prepare: {e}"))?;
     finish(&Linux, &ctx).map_err(|e| format!("finish: {e}"))?;

@@ -26,6 +26,7 @@ fn ctx<'a>(spec: &'a Spec, cgroups: &'a [CgroupMount]) -> RootfsCtx<'a> {
         in_userns: false,
         cgroups,
         cgroupns: false,
+        mount_label: None,
     }
 }
 

@@ -7,10 +7,9 @@
 //! container listing, which reads directories, does not see them); each holds its whole key,
 //! compared byte for byte on use, so a hash collision or a stale or torn file is only a miss.
 //! Writes go to a temporary file renamed into place. On a hit the filter is installed with
-//! seccomp(SECCOMP_SET_MODE_FILTER) directly, with no libseccomp call at all.
-//!
-//! Not cached (libseccomp loads those): filters with `SCMP_ACT_NOTIFY` (libseccomp manages the
-//! listener fd) and filters with `flags` (libseccomp skips the ones this kernel lacks).
+//! seccomp(SECCOMP_SET_MODE_FILTER) directly, with no libseccomp call at all. The load flags
+//! (the spec's `flags`, a notifying filter's listener) are worked out again on each use, because
+//! which of them this kernel has is not part of the BPF.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -30,14 +29,9 @@ pub fn for_spec(spec: &Spec, root: &Path) -> Result<Option<Filter>> {
         return Ok(None);
     };
     let t = std::time::Instant::now();
-    if !cacheable(s) {
-        let f = compile(s)?;
-        tracing::debug!("seccomp: compiled (not cacheable) in {:?}", t.elapsed());
-        return Ok(Some(f));
-    }
     let key = key(s)?;
     let path = entry_path(root, &key);
-    if let Some(f) = read(&path, &key) {
+    if let Some(f) = read(&path, &key, s)? {
         if !f.unknown.is_empty() {
             tracing::warn!("seccomp: unknown syscalls skipped: {}", f.unknown.join(", "));
         }
@@ -51,13 +45,7 @@ pub fn for_spec(spec: &Spec, root: &Path) -> Result<Option<Filter>> {
     }
     let prog = parse(&bpf).ok_or_else(|| Error::Other("seccomp: libseccomp generated an empty BPF program".into()))?;
     tracing::debug!("seccomp: compiled {} BPF instructions in {:?}", prog.len(), t.elapsed());
-    Ok(Some(Filter { prog: Prog::Bpf(prog), notify: false, unknown: f.unknown }))
-}
-
-fn cacheable(s: &LinuxSeccomp) -> bool {
-    use oci_spec::runtime::LinuxSeccompAction::ScmpActNotify;
-    let notify = s.default_action() == ScmpActNotify || s.syscalls().iter().flatten().any(|r| r.action() == ScmpActNotify);
-    !notify && s.flags().as_ref().is_none_or(Vec::is_empty)
+    Ok(Some(Filter { prog: Prog::Bpf(prog), notify: f.notify, load_flags: f.load_flags, unknown: f.unknown }))
 }
 
 /// Everything the generated BPF depends on.
@@ -76,8 +64,17 @@ fn entry_path(root: &Path, key: &[u8]) -> PathBuf {
 }
 
 /// Layout: MAGIC, key length (u32 LE), key, unknown-names length (u32 LE), names joined by
-/// '\n', then the BPF program.
-fn read(path: &Path, key: &[u8]) -> Option<Filter> {
+/// '\n', then the BPF program. `Ok(None)` is a miss.
+fn read(path: &Path, key: &[u8], s: &LinuxSeccomp) -> Result<Option<Filter>> {
+    let Some((unknown, prog)) = read_entry(path, key) else {
+        return Ok(None);
+    };
+    let notify = super::flags::notifies(s);
+    let load_flags = super::flags::load_flags(s, notify)?;
+    Ok(Some(Filter { prog: Prog::Bpf(prog), notify, load_flags, unknown }))
+}
+
+fn read_entry(path: &Path, key: &[u8]) -> Option<(Vec<String>, Vec<libc::sock_filter>)> {
     let data = std::fs::read(path).ok()?;
     let rest = data.strip_prefix(MAGIC)?;
     let (stored_key, rest) = field(rest)?;
@@ -86,7 +83,7 @@ fn read(path: &Path, key: &[u8]) -> Option<Filter> {
     }
     let (unknown, bpf) = field(rest)?;
     let unknown = std::str::from_utf8(unknown).ok()?.split('\n').filter(|n| !n.is_empty()).map(String::from).collect();
-    Some(Filter { prog: Prog::Bpf(parse(bpf)?), notify: false, unknown })
+    Some((unknown, parse(bpf)?))
 }
 
 fn field(data: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -119,7 +116,7 @@ fn write(path: &Path, key: &[u8], unknown: &[String], bpf: &[u8]) -> std::io::Re
 }
 
 /// BPF instructions from their in-memory bytes (libseccomp's export format).
-fn parse(bpf: &[u8]) -> Option<Vec<libc::sock_filter>> {
+pub(super) fn parse(bpf: &[u8]) -> Option<Vec<libc::sock_filter>> {
     if bpf.is_empty() || !bpf.len().is_multiple_of(INSN) || bpf.len() / INSN > usize::from(u16::MAX) {
         return None;
     }
@@ -133,19 +130,6 @@ fn parse(bpf: &[u8]) -> Option<Vec<libc::sock_filter>> {
         })
         .collect();
     Some(prog)
-}
-
-/// Installs a BPF program as this thread's seccomp filter. Allocates nothing.
-pub(super) fn load_bpf(prog: &[libc::sock_filter]) -> Result<()> {
-    let len = u16::try_from(prog.len()).map_err(|_| Error::Other("seccomp: BPF program too long".into()))?;
-    let fprog = libc::sock_fprog { len, filter: prog.as_ptr().cast_mut() };
-    // SAFETY: fprog points at `len` instructions owned by `prog`, alive across the call; the
-    // kernel copies the program and does not keep the pointer.
-    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &fprog as *const libc::sock_fprog) };
-    if r != 0 {
-        return Err(Error::sys("seccomp(SECCOMP_SET_MODE_FILTER)", nix::errno::Errno::last()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -187,9 +171,9 @@ mod tests {
         std::fs::write(&path, b"skiff seccomp bpf 1\n\xff\xff").unwrap();
         let f = for_spec(&spec, root.path()).unwrap().unwrap();
         assert_eq!(f.unknown, vec!["no_such_call_q".to_string()]);
-        let again = read(&path, &key(s).unwrap()).expect("rewritten entry");
+        let again = read(&path, &key(s).unwrap(), s).unwrap().expect("rewritten entry");
         assert_eq!(again.unknown, f.unknown);
-        assert!(read(&path, b"another key").is_none());
+        assert!(read(&path, b"another key", s).unwrap().is_none());
         assert_eq!(super::super::tests::in_child(&again, uname_errno), libc::EPERM);
     }
 
@@ -200,13 +184,19 @@ mod tests {
     }
 
     #[test]
-    fn notify_and_flags_are_not_cached() {
+    fn notify_and_flags_are_cached_and_keep_their_load_flags() {
         let root = tempfile::tempdir().unwrap();
         let spec = spec_with(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"], "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_ERRNO"}]}));
-        assert!(!for_spec(&spec, root.path()).unwrap().unwrap().is_bpf());
-        let spec = spec_with(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_NOTIFY"}]}));
-        let f = for_spec(&spec, root.path()).unwrap().unwrap();
-        assert!(f.notify && !f.is_bpf());
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+        let first = for_spec(&spec, root.path()).unwrap().unwrap();
+        let hit = for_spec(&spec, root.path()).unwrap().unwrap();
+        assert!(first.is_bpf() && hit.is_bpf() && !hit.notify);
+        assert_eq!((first.load_flags, hit.load_flags), (2, 2));
+        assert_eq!(super::super::tests::in_child(&hit, uname_errno), libc::EPERM);
+        let spec = spec_with(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"], "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_NOTIFY"}]}));
+        for_spec(&spec, root.path()).unwrap().unwrap();
+        let hit = for_spec(&spec, root.path()).unwrap().unwrap();
+        assert!(hit.notify && hit.is_bpf());
+        assert_eq!(hit.load_flags, 8 | 32, "NEW_LISTENER | WAIT_KILLABLE_RECV");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 2);
     }
 }

@@ -11,9 +11,15 @@
 //!   tracer as its message, as runc does;
 //! - the filter does not set no_new_privs itself: without `noNewPrivileges` it is loaded while
 //!   the process still has CAP_SYS_ADMIN (before the capability drop).
+//!
+//! libseccomp only generates the BPF; we install it with seccomp(2) ourselves, with the spec's
+//! `flags` (those the kernel lacks are skipped with a warning, as runc does) and, for a
+//! notifying filter, `SECCOMP_FILTER_FLAG_NEW_LISTENER`. That way `WAIT_KILLABLE_RECV` works
+//! even where libseccomp is older than the kernel (Debian 12's 2.5.4 cannot set it).
 
 pub mod cache;
 mod default_profile;
+mod flags;
 pub mod notify;
 #[cfg(test)]
 mod default_tests;
@@ -22,13 +28,13 @@ mod tests;
 
 pub use default_profile::{default_profile, native_arch};
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
     LinuxSeccompOperator,
 };
 
@@ -39,12 +45,14 @@ pub struct Filter {
     prog: Prog,
     /// Some rule uses SCMP_ACT_NOTIFY: loading yields a listener fd.
     pub notify: bool,
+    /// seccomp(2) flags to load with (the spec's that this kernel has, plus NEW_LISTENER).
+    load_flags: u32,
     /// Syscall names the profile lists that this libseccomp does not know.
     pub unknown: Vec<String>,
 }
 
-/// A libseccomp context (generates its BPF when loaded), or a BPF program generated before
-/// (see [`cache`]), installed with seccomp(2) directly.
+/// A libseccomp context (its BPF is generated when loaded), or a BPF program generated before
+/// (see [`cache`]). Either is installed with seccomp(2) directly.
 enum Prog {
     Lib(ScmpFilterContext),
     Bpf(Vec<libc::sock_filter>),
@@ -52,7 +60,7 @@ enum Prog {
 
 impl std::fmt::Debug for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Filter").field("notify", &self.notify).field("unknown", &self.unknown).finish()
+        f.debug_struct("Filter").field("notify", &self.notify).field("load_flags", &self.load_flags).field("unknown", &self.unknown).finish()
     }
 }
 
@@ -148,19 +156,6 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter> {
     for a in spec.architectures().iter().flatten() {
         ctx.add_arch(arch(*a)).map_err(|e| lib_err(format_args!("linux.seccomp.architectures: add {a:?}"), e))?;
     }
-    for flag in spec.flags().iter().flatten() {
-        let r = match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => ctx.set_ctl_tsync(true),
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => ctx.set_ctl_log(true),
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true),
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => ctx.set_ctl_waitkill(true),
-        };
-        if let Err(e) = r {
-            // Flags the kernel or libseccomp lacks are skipped, as runc does.
-            tracing::warn!("seccomp: flag {flag:?} not supported here, ignored: {e}");
-        }
-    }
-    let mut notify = matches!(spec.default_action(), LinuxSeccompAction::ScmpActNotify);
     let mut unknown = Vec::new();
     for (i, rule) in spec.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
@@ -168,7 +163,6 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter> {
         if act == default {
             continue;
         }
-        notify |= act == ScmpAction::Notify;
         let sets = condition_sets(rule.args().as_deref().unwrap_or(&[]), &field)?;
         for name in rule.names() {
             let Ok(sys) = ScmpSyscall::from_name(name) else {
@@ -184,10 +178,12 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter> {
     if !unknown.is_empty() {
         tracing::warn!("seccomp: unknown syscalls skipped: {}", unknown.join(", "));
     }
+    let notify = flags::notifies(spec);
     if notify && spec.listener_path().is_none() {
         return Err(Error::field("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath to send the notify fd to"));
     }
-    Ok(Filter { prog: Prog::Lib(ctx), notify, unknown })
+    let load_flags = flags::load_flags(spec, notify)?;
+    Ok(Filter { prog: Prog::Lib(ctx), notify, load_flags, unknown })
 }
 
 /// Loads `filter` unless it belongs after no_new_privs; see `setup::exec` for the other case.
@@ -201,19 +197,20 @@ pub fn load_early(filter: Option<&Filter>, no_new_privs: bool) -> Result<Option<
 
 impl Filter {
     /// Installs the filter on this thread (all threads with TSYNC); returns the notify fd when
-    /// a rule notifies.
+    /// a rule notifies. A cached filter allocates nothing here.
     pub fn load(&self) -> Result<Option<OwnedFd>> {
-        let ctx = match &self.prog {
-            Prog::Lib(ctx) => ctx,
-            Prog::Bpf(prog) => return cache::load_bpf(prog).map(|()| None),
+        let fd = match &self.prog {
+            Prog::Bpf(prog) => flags::install(prog, self.load_flags)?,
+            Prog::Lib(_) => {
+                let prog = cache::parse(&self.bpf()?).ok_or_else(|| Error::Other("seccomp: libseccomp generated an empty BPF program".into()))?;
+                flags::install(&prog, self.load_flags)?
+            }
         };
-        ctx.load().map_err(|e| lib_err("load filter", e))?;
-        if !self.notify {
-            return Ok(None);
+        match (self.notify, fd) {
+            (false, _) => Ok(None),
+            (true, Some(fd)) => Ok(Some(fd)),
+            (true, None) => Err(Error::Other("seccomp: the notifying filter gave no listener fd".into())),
         }
-        let fd = ctx.get_notify_fd().map_err(|e| lib_err("get notify fd", e))?;
-        // SAFETY: libseccomp hands us a new fd that nothing else owns.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
     fn lib(&self) -> Result<&ScmpFilterContext> {

@@ -159,3 +159,82 @@ fn bad_values_name_the_field() {
         assert!(serde_json::from_value::<LinuxSeccomp>(bad).is_err());
     }
 }
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// A child with a notifying filter on `uname` (flags `flags`) sends its listener to us; we take
+/// its notification, send it SIGUSR1 (handled, so non-fatal) while it waits, then answer
+/// EXDEV. Returns whether our answer reached the waiting syscall, and the child's exit code.
+fn answer_after_signal(flags: serde_json::Value) -> (bool, i32) {
+    use std::os::fd::AsRawFd;
+    let f = compile(&spec(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/unused", "flags": flags,
+        "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_NOTIFY"}]
+    })))
+    .unwrap();
+    let (ours, theirs) = nix::sys::socket::socketpair(nix::sys::socket::AddressFamily::Unix, nix::sys::socket::SockType::Stream, None, nix::sys::socket::SockFlag::SOCK_CLOEXEC).unwrap();
+    // SAFETY: the child makes raw syscalls only and leaves with _exit.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            let act = nix::sys::signal::SigAction::new(nix::sys::signal::SigHandler::Handler(ignore_signal), nix::sys::signal::SaFlags::empty(), nix::sys::signal::SigSet::empty());
+            // SAFETY: the handler does nothing.
+            let ok = unsafe { nix::sys::signal::sigaction(nix::sys::signal::SIGUSR1, &act) }.is_ok() && crate::security::set_no_new_privs().is_ok();
+            let code = match f.load() {
+                Ok(Some(fd)) if ok => {
+                    let fds = [fd.as_raw_fd()];
+                    let sent = nix::sys::socket::sendmsg::<()>(theirs.as_raw_fd(), &[std::io::IoSlice::new(b"x")], &[nix::sys::socket::ControlMessage::ScmRights(&fds)], nix::sys::socket::MsgFlags::empty(), None);
+                    drop(fd);
+                    if sent.is_ok() { uname_errno() } else { 98 }
+                }
+                _ => 99,
+            };
+            // SAFETY: _exit ends the forked child without running the parent's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(theirs);
+            let mut buf = [0u8; 1];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = nix::sys::socket::recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty()).expect("recvmsg");
+            let listener = msg.cmsgs().expect("cmsgs").find_map(|c| match c {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            });
+            let listener = listener.expect("the child sent its listener");
+            // SAFETY: zeroed plain-old-data structs, filled in by the kernel or by us.
+            let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+            // SAFETY: RECV fills `req`; the fd is the listener the child sent.
+            assert_eq!(unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) }, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+            nix::sys::signal::kill(child, nix::sys::signal::SIGUSR1).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            // SAFETY: a plain-old-data struct; all zeroes is a valid value.
+            let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+            resp.id = req.id;
+            resp.error = -libc::EXDEV;
+            // SAFETY: SEND reads `resp`.
+            let answered = unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) } == 0;
+            if !answered {
+                // The syscall was interrupted and restarted; nobody will answer it.
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
+            }
+            // SAFETY: the fd came to us by SCM_RIGHTS and is ours to close.
+            unsafe { libc::close(listener) };
+            let code = match nix::sys::wait::waitpid(child, None).expect("waitpid") {
+                nix::sys::wait::WaitStatus::Exited(_, c) => c,
+                nix::sys::wait::WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+                other => panic!("child: {other:?}"),
+            };
+            (answered, code)
+        }
+    }
+}
+
+#[test]
+fn wait_killable_recv_keeps_a_received_syscall_waiting_through_signals() {
+    // With the flag the notified syscall ignores the SIGUSR1 and gets our answer.
+    assert_eq!(answer_after_signal(serde_json::json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"])), (true, libc::EXDEV));
+    // Without it the signal interrupts the syscall and our answer finds no waiter.
+    let (answered, code) = answer_after_signal(serde_json::json!([]));
+    assert!(!answered, "answer reached the syscall without the flag (exit {code})");
+}
