@@ -198,11 +198,12 @@ impl Store {
         if !rec.init_alive() {
             return Status::Stopped;
         }
-        if self.dir(&rec.id).join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
+        // Frozen first, as runc: a created container can be paused too.
         if crate::cgroups::is_frozen(&rec.cgroup_paths) {
             return Status::Paused;
+        }
+        if self.dir(&rec.id).join(EXEC_FIFO).exists() {
+            return Status::Created;
         }
         Status::Running
     }

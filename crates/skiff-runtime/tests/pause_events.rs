@@ -238,3 +238,27 @@ fn events_reports_oom_and_ends_with_the_container() {
     rt.ok(&["delete", &id]);
     assert_no_leftovers(&rt, &id);
 }
+
+#[test]
+fn a_created_container_pauses_and_resumes_as_created() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&base_config(&["sh", "-c", "echo started > /tmp/started; sleep 60"]));
+    let id = unique_id("pause-created");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.status(&id), "paused");
+    let e = rt.fails(&["start", &id]);
+    assert!(e.contains("paused"), "{e}");
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["start", &id]);
+    wait_for_file(&b.rootfs().join("tmp/started"));
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["kill", &id, "KILL"]);
+    wait_until("stopped", Duration::from_secs(20), || rt.status(&id) == "stopped");
+    rt.ok(&["delete", &id]);
+    assert_no_leftovers(&rt, &id);
+}

@@ -18,7 +18,8 @@ impl Container {
         match self.status() {
             Status::Created => {}
             Status::Stopped => return Err(Error::State("cannot start a container that has stopped".into())),
-            Status::Running | Status::Paused => return Err(Error::State("cannot start an already running container".into())),
+            Status::Running => return Err(Error::State("cannot start an already running container".into())),
+            Status::Paused => return Err(Error::State("cannot start a container in the paused state".into())),
             Status::Creating => return Err(Error::State("cannot start a container that is still being created".into())),
         }
         let fifo = self.store.dir(self.id()).join(EXEC_FIFO);

@@ -17,9 +17,10 @@ impl Container {
         Ok(Manager { paths: self.rec.cgroup_paths.clone() })
     }
 
-    /// Freezes every process of a running container (runc: "container not running" otherwise).
+    /// Freezes every process of a running or created container (runc 1.1: "container not
+    /// running" otherwise). A paused created container resumes as created.
     pub fn pause(&self) -> Result<()> {
-        if self.status() != Status::Running {
+        if !matches!(self.status(), Status::Running | Status::Created) {
             return Err(Error::State("container not running".into()));
         }
         self.cgroup()?.freeze()
