@@ -282,10 +282,23 @@ impl Daemon {
         self.dir.join("runc").join(&self.ns).join(id)
     }
 
+    /// The shim's default runc root for our namespace: used when ctr's runtime options are
+    /// dropped (`--uidmap`, `--no-pivot`), with `runc` from containerd's PATH.
+    fn default_root(&self) -> PathBuf {
+        Path::new("/run/containerd/runc").join(&self.ns)
+    }
+
     /// The container went through skiff-runtime: its state.json is skiff's record (runc's has
     /// `init_process_pid`, ours `pid_start` and `cgroup_created`).
     fn assert_ours(&self, id: &str) -> Value {
-        let p = self.state_dir(id).join("state.json");
+        // Nothing ran without our options.
+        let default = self.default_root().join(id);
+        assert!(!default.exists(), "{} exists", default.display());
+        self.assert_ours_in(&self.state_dir(id), id)
+    }
+
+    fn assert_ours_in(&self, state_dir: &Path, id: &str) -> Value {
+        let p = state_dir.join("state.json");
         let text = std::fs::read_to_string(&p)
             .unwrap_or_else(|e| panic!("{}: {e}: not created by skiff-runtime?", p.display()));
         let v: Value = serde_json::from_str(&text).expect("state.json is JSON");
@@ -295,9 +308,6 @@ impl Daemon {
         );
         assert!(v.get("init_process_pid").is_none(), "runc's state: {text}");
         assert_eq!(v["id"], id);
-        // The shim's default runc root stays unused: nothing ran without our options.
-        let default_root = Path::new("/run/containerd/runc").join(&self.ns);
-        assert!(!default_root.exists(), "{} exists", default_root.display());
         v
     }
 
@@ -645,7 +655,9 @@ impl Daemon {
             }
             let _ = std::fs::remove_dir(&nsdir);
         }
-        // 6. The shim socket dir containerd 1.6 hard-codes, if we made it; then our temp dir.
+        // 6. Our namespace's dir in the shim's default runc root (empty by now), the shim
+        // socket dir containerd 1.6 hard-codes if we made it, then our temp dir.
+        let _ = std::fs::remove_dir(self.default_root());
         if !self.run_dir_existed {
             for d in [
                 "/run/containerd/s",
@@ -1110,6 +1122,33 @@ fn kill_kill_all_and_delete() {
         });
         d.ok(&["task", "rm", id]);
         d.ok(&["container", "rm", id]);
+        d.assert_gone(id);
+    });
+}
+
+/// `ctr run --uidmap` sends task options of its own, which drop `--runc-binary` and
+/// `--runc-root`: the shim then runs `runc` from containerd's PATH (ours) with its default root.
+#[test]
+fn user_namespace_through_path_runc() {
+    timed("user_namespace_through_path_runc", |d| {
+        let id = "userns";
+        let args = d.run_args(
+            &["-d", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"],
+            id,
+            &["sleep", "1000"],
+        );
+        d.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let st = d.assert_ours_in(&d.default_root().join(id), id);
+        let pid = st["pid"].as_i64().expect("pid") as i32;
+        let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+        assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+        let _ = d.ctr(&["task", "kill", "-s", "KILL", id]);
+        wait_until("userns stopped", Duration::from_secs(20), || {
+            d.task_status(id).is_none_or(|t| t.1 == "STOPPED")
+        });
+        d.ok(&["task", "rm", id]);
+        d.ok(&["container", "rm", id]);
+        assert!(!d.default_root().join(id).exists(), "skiff state left in the default root");
         d.assert_gone(id);
     });
 }
