@@ -1171,6 +1171,13 @@ fn create_errors_reach_ctr() {
                 "true",
                 "invalid config: process.cwd: chdir /etc/passwd: ENOTDIR",
             ),
+            // The systemd cgroup driver (containerd's SystemdCgroup option) is refused, saying why.
+            (
+                "sysd",
+                vec!["--runc-systemd-cgroup", "--cgroup", "system.slice:ctrd:sysd"],
+                "true",
+                "--systemd-cgroup: ",
+            ),
         ] {
             let mut extra = extra;
             extra.push("--rm");
