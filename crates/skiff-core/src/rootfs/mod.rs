@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use crate::error::Result;
-use crate::syscall::{lexical_in_root, Syscall};
+use crate::error::{Error, Result};
+use crate::syscall::{lexical_in_root, Create, Syscall};
 
 /// What the rootfs steps need to know.
 pub struct RootfsCtx<'a> {
@@ -68,8 +68,9 @@ pub fn prepare(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
     Ok(())
 }
 
-/// After the createContainer hooks: pivot_root (or move + chroot with `no_pivot`), then masked
-/// paths, read-only paths, a read-only root, and the final rootfsPropagation.
+/// After the createContainer hooks: pivot_root (or move + chroot with `no_pivot`), the
+/// process's cwd made if missing, then masked paths, read-only paths, a read-only root, and the
+/// final rootfsPropagation.
 ///
 /// Read-only paths go before masked paths (runc's order), so a masked path under a read-only one
 /// is still masked.
@@ -79,6 +80,7 @@ pub fn finish(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
     } else {
         pivot::pivot_root(sys, ctx.rootfs)?;
     }
+    make_cwd(sys, ctx.spec)?;
     let linux = ctx.spec.linux().as_ref();
     if let Some(paths) = linux.and_then(|l| l.readonly_paths().as_ref()) {
         masked::readonly_paths(sys, paths)?;
@@ -94,6 +96,17 @@ pub fn finish(sys: &dyn Syscall, ctx: &RootfsCtx) -> Result<()> {
         sys.mount(None, Path::new("/"), None, flags, None)?;
     }
     Ok(())
+}
+
+/// runc creates a missing `process.cwd` (mode 0755) once inside the new root, before the root
+/// turns read-only; containerd and CRI rely on it for an image's `WorkingDir`. It is resolved
+/// inside the root like a mount destination. An existing non-directory is left for the chdir to
+/// refuse.
+fn make_cwd(sys: &dyn Syscall, spec: &Spec) -> Result<()> {
+    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) else { return Ok(()) };
+    sys.open_in_root(Path::new("/"), cwd, Create::Dir, true)
+        .map(drop)
+        .map_err(|e| Error::field("process.cwd", format!("create {}: {e}", cwd.display())))
 }
 
 /// A container path made absolute and lexically clean (`..` clamped at `/`), for comparisons

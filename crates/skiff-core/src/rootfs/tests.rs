@@ -463,6 +463,27 @@ fn finish_without_pivot_moves_and_chroots() {
 }
 
 #[test]
+fn finish_makes_a_missing_cwd_after_the_pivot() {
+    let s = spec(r#"{"ociVersion": "1.0.2", "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/work/../app/src"},
+        "root": {"path": "rootfs", "readonly": true}}"#);
+    let sys = RecordingSyscall::new();
+    sys.add("/app", FileKind::Dir);
+    finish(&sys, &ctx(&s, &[])).expect("finish");
+    let calls = sys.calls();
+    let mkdir = calls.iter().position(|c| *c == Call::Mkdir(pb("/app/src"))).expect("cwd made, `..` clamped");
+    let pivot = calls.iter().position(|c| matches!(c, Call::PivotRoot { .. })).expect("pivot");
+    let ro_root = calls.iter().position(|c| matches!(c, Call::Mount { target, .. } if target == Path::new("/"))).expect("ro root");
+    assert!(pivot < mkdir && mkdir < ro_root, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::Mkdir(_))).count(), 1, "{calls:?}");
+
+    // An existing cwd (or "/") makes nothing.
+    let s = spec(r#"{"ociVersion": "1.0.2", "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}}"#);
+    let sys = RecordingSyscall::new();
+    finish(&sys, &ctx(&s, &[])).expect("finish");
+    assert!(!sys.calls().iter().any(|c| matches!(c, Call::Mkdir(_))));
+}
+
+#[test]
 fn tmpcopyup_copies_from_underneath_into_the_new_tmpfs() {
     let s = spec(r#"{"ociVersion": "1.0.2", "mounts": [
         {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "nosuid"]},
