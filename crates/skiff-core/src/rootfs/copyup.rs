@@ -1,24 +1,17 @@
 //! `tmpcopyup`: copy what was under a tmpfs destination into the fresh tmpfs.
 
 use std::fs;
-use std::os::unix::fs::{chown, lchown, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
 /// Copy the contents of `from` into `to` (both existing directories): regular files,
 /// directories and symlinks, with modes and owners; other file types are skipped. Symlinks are
-/// copied as symlinks, never followed.
-///
-/// `from` and `to` themselves are followed: they are `/proc/self/fd/N` magic links to the
-/// directory under the mount and to the new tmpfs. (An lstat of the link would give the fd's
-/// own mode, 000 for an O_PATH fd: podman's `--read-only` /tmp became `d---------`.)
+/// copied as symlinks, never followed. `to` itself is left as it is (as runc's copy-up does):
+/// the mount code gives a tmpfs its mode.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let top = fs::metadata(from).map_err(|e| Error::io("stat", from, e))?;
-    copy_dir(from, to)?;
-    fs::set_permissions(to, fs::Permissions::from_mode(top.mode() & 0o7777))
-        .map_err(|e| Error::io("chmod", to, e))?;
-    chown(to, Some(top.uid()), Some(top.gid())).map_err(|e| Error::io("chown", to, e))
+    copy_dir(from, to)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -62,17 +55,19 @@ mod tests {
         fs::set_permissions(&a, fs::Permissions::from_mode(0o1777)).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", a.join("link")).unwrap();
         fs::create_dir(&b).unwrap();
+        fs::set_permissions(&b, fs::Permissions::from_mode(0o755)).unwrap();
         copy_tree(&a, &b).expect("copy");
         assert_eq!(fs::read(b.join("sub/f")).unwrap(), b"data");
         assert_eq!(fs::metadata(b.join("sub/f")).unwrap().mode() & 0o7777, 0o640);
         assert_eq!(fs::metadata(b.join("sub")).unwrap().mode() & 0o7777, 0o710);
-        assert_eq!(fs::metadata(&b).unwrap().mode() & 0o7777, 0o1777);
+        assert_eq!(fs::metadata(&b).unwrap().mode() & 0o7777, 0o755, "the top is the caller's");
         assert_eq!(fs::read_link(b.join("link")).unwrap(), Path::new("/etc/passwd"));
     }
 
-    /// As the mount code calls it: through `/proc/self/fd/N` of O_PATH fds.
+    /// As the mount code calls it: through `/proc/self/fd/N` of O_PATH fds (an lstat of such a
+    /// link gives the fd's own mode, 000: that once became the tmpfs's mode).
     #[test]
-    fn the_top_mode_and_owner_come_from_the_directory_behind_an_fd_link() {
+    fn copies_through_fd_links_and_leaves_the_top_alone() {
         use std::os::unix::fs::OpenOptionsExt;
         let tmp = tempfile::tempdir().expect("tempdir");
         let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -81,15 +76,11 @@ mod tests {
         fs::write(a.join("f"), b"x").expect("write");
         fs::set_permissions(&a, fs::Permissions::from_mode(0o1777)).expect("chmod");
         fs::set_permissions(&b, fs::Permissions::from_mode(0o700)).expect("chmod");
-        let owner = if nix::unistd::geteuid().is_root() { 1000 } else { nix::unistd::geteuid().as_raw() };
-        chown(&a, Some(owner), Some(owner)).expect("chown");
         let open = |p: &Path| fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(p).expect("open O_PATH");
         let (fa, fb) = (open(&a), open(&b));
         let link = |f: &fs::File| Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(f).to_string());
         copy_tree(&link(&fa), &link(&fb)).expect("copy");
-        let md = fs::metadata(&b).expect("stat");
-        assert_eq!(md.mode() & 0o7777, 0o1777);
-        assert_eq!((md.uid(), md.gid()), (owner, owner));
         assert_eq!(fs::read(b.join("f")).expect("copied file"), b"x");
+        assert_eq!(fs::metadata(&b).expect("stat").mode() & 0o7777, 0o700);
     }
 }
