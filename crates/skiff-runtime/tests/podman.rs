@@ -753,12 +753,14 @@ fn user_read_only_cap_drop_and_seccomp_profile() {
     // --user and --read-only: ids, a read-only root (podman keeps /tmp a tmpfs), and a file
     // written through the volume that the host sees owned by 1000.
     let g = pm.run_gated(
-        &["--user", "1000:1000", "--read-only", "-v", &vol],
-        "id -u; id -g; touch /rootfile; touch /tmp/t && echo tmp-ok; echo hi > /data/by-user; grep CapEff /proc/self/status",
+        &["--user", "1000:1000", "--read-only", "-v", &vol, "--tmpfs", "/scratch:mode=1770"],
+        "id -u; id -g; touch /rootfile; touch /tmp/t && echo tmp-ok; echo hi > /data/by-user; stat -c '%a %n' /tmp /scratch; grep CapEff /proc/self/status",
         None,
     );
     assert_eq!(g.code(), 0, "{}", g.stderr);
-    assert!(g.stdout.starts_with("1000\n1000\ntmp-ok\n"), "{}", g.stdout);
+    // Tmpfs modes as runc gives them: /tmp (copied up) that of the image's /tmp, a new
+    // mount point the mount's mode=.
+    assert!(g.stdout.starts_with("1000\n1000\ntmp-ok\n1777 /tmp\n1770 /scratch\n"), "{}", g.stdout);
     assert!(g.stderr.contains("Read-only file system"), "{}", g.stderr);
     let meta = fs::metadata(data.join("by-user")).expect("file from the container");
     assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
