@@ -279,11 +279,7 @@ impl Net {
         for (bin, table, before) in &self.rules_before {
             let now = iptables_rules(bin, table);
             let ours = |l: &str| l.contains("NETAVARK") || l.contains(&self.prefix) || l.contains(&self.bridge);
-            let new_chains: Vec<&str> = now
-                .iter()
-                .filter(|l| !before.contains(*l) && ours(l))
-                .filter_map(|l| l.strip_prefix("-N "))
-                .collect();
+            let new_chains: Vec<&str> = now.iter().filter(|l| !before.contains(*l) && ours(l)).filter_map(|l| l.strip_prefix("-N ")).collect();
             // Rules netavark added to chains it did not create (FORWARD, PREROUTING, ...).
             for l in now.iter().filter(|l| !before.contains(*l) && ours(l)) {
                 let Some(rule) = l.strip_prefix("-A ") else { continue };
@@ -569,7 +565,11 @@ fn skiff_state(id: &str) -> Vec<PathBuf> {
 /// The container's cgroup dir in the v1 hierarchy `controller`.
 fn cgroup_of(cgroups: &[PathBuf], controller: &str) -> PathBuf {
     let root = Path::new("/sys/fs/cgroup").join(controller);
-    cgroups.iter().find(|c| c.parent().and_then(Path::parent) == Some(root.as_path())).cloned().unwrap_or_else(|| panic!("no {controller} cgroup in {cgroups:?}"))
+    cgroups
+        .iter()
+        .find(|c| c.parent().and_then(Path::parent) == Some(root.as_path()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {cgroups:?}"))
 }
 
 /// Nothing of container `id` left: skiff state, its cgroups, mounts naming it. Podman's
@@ -699,7 +699,8 @@ fn detached_logs_exec_tty_pause_limits_stop_rm() {
     assert_eq!(read_u64(&mem.join("memory.limit_in_bytes")), 64 << 20);
     assert_eq!(fs::read_to_string(pids.join("pids.max")).expect("pids.max").trim(), "50");
     assert_eq!((read_u64(&cpu.join("cpu.cfs_quota_us")), read_u64(&cpu.join("cpu.cfs_period_us"))), (50_000, 100_000));
-    let seen = pm.ok(&["exec", &id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]);
+    let seen =
+        pm.ok(&["exec", &id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]);
     assert_eq!(seen, "67108864\n50\n50000\n");
 
     // pause: podman and skiff say paused, the freezer is FROZEN, the counter stands still.
@@ -721,7 +722,9 @@ fn detached_logs_exec_tty_pause_limits_stop_rm() {
     assert_ne!(d.code(), 0, "exec into a paused container succeeded");
     pm.ok(&["unpause", &id]);
     assert_eq!(pm.inspect(&id, "{{.State.Status}}"), "running");
-    wait_until("the counter to move after unpause", TIMEOUT, || fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_some_and(|n| n > frozen));
+    wait_until("the counter to move after unpause", TIMEOUT, || {
+        fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse::<u64>().ok()).is_some_and(|n| n > frozen)
+    });
 
     // stop: SIGTERM reaches the trap (no 10 s wait for SIGKILL); rm removes everything.
     let t = Instant::now();
@@ -735,7 +738,11 @@ fn detached_logs_exec_tty_pause_limits_stop_rm() {
 
     // The pids limit bites: a child shell cannot fork 30 processes under --pids-limit 20
     // (in a container of its own: a shell that cannot fork exits, the counting init would too).
-    let g = pm.run_gated(&["--pids-limit", "20"], "sh -c 'for i in $(seq 30); do sleep 2 & done; wait' 2>&1; read m < /sys/fs/cgroup/pids/pids.max; echo max=$m", None);
+    let g = pm.run_gated(
+        &["--pids-limit", "20"],
+        "sh -c 'for i in $(seq 30); do sleep 2 & done; wait' 2>&1; read m < /sys/fs/cgroup/pids/pids.max; echo max=$m",
+        None,
+    );
     assert_eq!(g.code(), 0, "{}", g.stderr);
     assert!(g.stdout.contains("can't fork") && g.stdout.ends_with("max=20\n"), "30 forks under --pids-limit 20: {}", g.stdout);
 
@@ -779,11 +786,8 @@ fn user_read_only_cap_drop_and_seccomp_profile() {
 
     // --cap-drop CHOWN and a seccomp profile that answers mkdir with EPERM.
     let profile = pm.path("deny-mkdir.json");
-    fs::write(
-        &profile,
-        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
-    )
-    .expect("write profile");
+    fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#)
+        .expect("write profile");
     let seccomp = format!("seccomp={}", profile.display());
     let g = pm.run_gated(&["--cap-drop", "CHOWN", "--security-opt", &seccomp], probe, None);
     assert_eq!(g.code(), 0, "{}", g.stderr);
