@@ -112,6 +112,9 @@ pub trait Syscall {
     /// Copy the contents of directory `from` into directory `to` (modes, owners, symlinks kept;
     /// device nodes, fifos and sockets skipped), for `tmpcopyup`.
     fn copy_tree(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Give `to` the permission bits of `from` (both followed): runc's chmod of a new tmpfs to
+    /// the mode of the directory it covers.
+    fn copy_mode(&self, from: &Path, to: &Path) -> Result<()>;
     /// Open a directory by host path (for `fchdir`).
     fn open_dir(&self, path: &Path) -> Result<Target>;
     /// Resolve `path` inside `root` as if `root` were `/` (symlinks and `..` cannot escape),
@@ -220,6 +223,13 @@ impl Syscall for Linux {
         crate::rootfs::copyup::copy_tree(from, to)
     }
 
+    fn copy_mode(&self, from: &Path, to: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(from).map_err(|e| io_to_sys(e, format!("stat {}", p(from))))?.permissions().mode();
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| io_to_sys(e, format!("chmod {}", p(to))))
+    }
+
     fn open_dir(&self, path: &Path) -> Result<Target> {
         let fd = open(path, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .ctx(|| format!("open {}", p(path)))?;
@@ -278,6 +288,7 @@ pub enum Call {
     Lchown { path: PathBuf, uid: u32, gid: u32 },
     Umask(u32),
     CopyTree { from: PathBuf, to: PathBuf },
+    CopyMode { from: PathBuf, to: PathBuf },
     /// `open_in_root` created a directory (and any missing parents).
     Mkdir(PathBuf),
     /// `open_in_root` created an empty file.
@@ -448,6 +459,10 @@ impl Syscall for RecordingSyscall {
     }
     fn copy_tree(&self, from: &Path, to: &Path) -> Result<()> {
         self.record(Call::CopyTree { from: from.to_path_buf(), to: to.to_path_buf() });
+        Ok(())
+    }
+    fn copy_mode(&self, from: &Path, to: &Path) -> Result<()> {
+        self.record(Call::CopyMode { from: from.to_path_buf(), to: to.to_path_buf() });
         Ok(())
     }
     fn open_dir(&self, path: &Path) -> Result<Target> {

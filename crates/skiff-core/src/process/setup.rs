@@ -40,9 +40,7 @@ pub fn resolve(process: &Process) -> Result<Program> {
     let path_var = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let path = if arg0.contains('/') {
         let p = if Path::new(arg0).is_absolute() { Path::new(arg0).to_path_buf() } else { process.cwd().join(arg0) };
-        if !p.exists() {
-            return Err(Error::Init(format!("exec: {arg0:?}: no such file or directory")));
-        }
+        check_executable(arg0, &p)?;
         p
     } else {
         path_var
@@ -57,6 +55,19 @@ pub fn resolve(process: &Process) -> Result<Program> {
         argv: args.iter().map(|a| cstring(a, "process.args")).collect::<Result<_>>()?,
         envp: env.iter().map(|e| cstring(e, "process.env")).collect::<Result<_>>()?,
     })
+}
+
+/// Go's `exec.LookPath` on a path, which runc calls before `create` returns: a missing file, a
+/// directory or a file without any execute bit fails `create` (podman maps "permission denied"
+/// to exit status 126 and "no such file or directory" to 127), not the container's exec later.
+fn check_executable(arg0: &str, p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(p) {
+        Ok(m) if !m.is_dir() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err(Error::Init(format!("exec: {arg0:?}: permission denied"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Init(format!("exec: {arg0:?}: no such file or directory"))),
+        Err(e) => Err(Error::Init(format!("exec: {arg0:?}: stat {}: {e}", p.display()))),
+    }
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -209,5 +220,41 @@ fn reset_signals() {
         }
         // SAFETY: setting SIG_DFL installs no handler code; this process execs next.
         let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn process(args: &[&str]) -> Process {
+        let mut p = Process::default();
+        p.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
+        p
+    }
+
+    fn err(args: &[&str]) -> String {
+        resolve(&process(args)).map(|p| format!("{:?}", p.path)).expect_err("resolve should fail").to_string()
+    }
+
+    #[test]
+    fn a_path_must_be_an_executable_file_as_go_lookpath_says() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = |p: &Path| p.to_str().expect("utf-8 temp path").to_string();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "data").expect("write");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let exe = dir.path().join("exe");
+        std::fs::write(&exe, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+
+        assert_eq!(err(&[&s(&plain)]), format!("exec: {:?}: permission denied", s(&plain)));
+        assert_eq!(err(&[&s(dir.path())]), format!("exec: {:?}: permission denied", s(dir.path())));
+        let missing = s(&dir.path().join("missing"));
+        assert_eq!(err(&[&missing]), format!("exec: {missing:?}: no such file or directory"));
+        let program = resolve(&process(&[&s(&exe), "arg"])).expect("an executable file resolves");
+        assert_eq!(program.path.to_str().expect("utf-8"), s(&exe));
+        assert_eq!(program.argv.len(), 2);
     }
 }

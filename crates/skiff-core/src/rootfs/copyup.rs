@@ -8,13 +8,10 @@ use crate::error::{Error, Result};
 
 /// Copy the contents of `from` into `to` (both existing directories): regular files,
 /// directories and symlinks, with modes and owners; other file types are skipped. Symlinks are
-/// copied as symlinks, never followed.
+/// copied as symlinks, never followed. `to` itself is left as it is (as runc's copy-up does):
+/// the mount code gives a tmpfs its mode.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let top = fs::symlink_metadata(from).map_err(|e| Error::io("stat", from, e))?;
-    copy_dir(from, to)?;
-    fs::set_permissions(to, fs::Permissions::from_mode(top.mode() & 0o7777))
-        .map_err(|e| Error::io("chmod", to, e))?;
-    lchown(to, Some(top.uid()), Some(top.gid())).map_err(|e| Error::io("chown", to, e))
+    copy_dir(from, to)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -58,11 +55,32 @@ mod tests {
         fs::set_permissions(&a, fs::Permissions::from_mode(0o1777)).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", a.join("link")).unwrap();
         fs::create_dir(&b).unwrap();
+        fs::set_permissions(&b, fs::Permissions::from_mode(0o755)).unwrap();
         copy_tree(&a, &b).expect("copy");
         assert_eq!(fs::read(b.join("sub/f")).unwrap(), b"data");
         assert_eq!(fs::metadata(b.join("sub/f")).unwrap().mode() & 0o7777, 0o640);
         assert_eq!(fs::metadata(b.join("sub")).unwrap().mode() & 0o7777, 0o710);
-        assert_eq!(fs::metadata(&b).unwrap().mode() & 0o7777, 0o1777);
+        assert_eq!(fs::metadata(&b).unwrap().mode() & 0o7777, 0o755, "the top is the caller's");
         assert_eq!(fs::read_link(b.join("link")).unwrap(), Path::new("/etc/passwd"));
+    }
+
+    /// As the mount code calls it: through `/proc/self/fd/N` of O_PATH fds (an lstat of such a
+    /// link gives the fd's own mode, 000: that once became the tmpfs's mode).
+    #[test]
+    fn copies_through_fd_links_and_leaves_the_top_alone() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        fs::create_dir(&a).expect("mkdir");
+        fs::create_dir(&b).expect("mkdir");
+        fs::write(a.join("f"), b"x").expect("write");
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o1777)).expect("chmod");
+        fs::set_permissions(&b, fs::Permissions::from_mode(0o700)).expect("chmod");
+        let open = |p: &Path| fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY).open(p).expect("open O_PATH");
+        let (fa, fb) = (open(&a), open(&b));
+        let link = |f: &fs::File| Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(f).to_string());
+        copy_tree(&link(&fa), &link(&fb)).expect("copy");
+        assert_eq!(fs::read(b.join("f")).expect("copied file"), b"x");
+        assert_eq!(fs::metadata(&b).expect("stat").mode() & 0o7777, 0o700);
     }
 }

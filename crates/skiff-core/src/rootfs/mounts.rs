@@ -85,6 +85,9 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
         return sysfs_fallback(sys, ctx.rootfs, dest, &opts);
     }
 
+    // runc gives a tmpfs the mode of the directory it covers, when there was one (whatever
+    // its `mode=`); one on a directory it had to create keeps the mount's mode.
+    let covers_dir = typ == "tmpfs" && sys.open_in_root(ctx.rootfs, dest, Create::No, true)?.is_some_and(|t| t.kind() == FileKind::Dir);
     let target = if typ == "proc" || typ == "sysfs" {
         // runc refuses to mount procfs/sysfs anywhere but on a real directory.
         let t = resolve(sys, ctx.rootfs, dest, Create::Dir, false)?;
@@ -112,11 +115,16 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
         }
         r => r?,
     }
-    if opts.tmpcopyup {
+    if opts.tmpcopyup || covers_dir {
         // `target` was opened before the mount, so through it we still see the directory
-        // underneath: copy that into the new tmpfs.
+        // underneath: copy that into the new tmpfs, and its mode onto it.
         let top = resolve(sys, ctx.rootfs, dest, Create::No, true)?;
-        sys.copy_tree(&target.at(), &top.at())?;
+        if opts.tmpcopyup {
+            sys.copy_tree(&target.at(), &top.at())?;
+        }
+        if covers_dir {
+            sys.copy_mode(&target.at(), &top.at())?;
+        }
     }
     drop(target);
     if typ == "tmpfs" && opts.readonly() && !is_dev {

@@ -498,7 +498,32 @@ fn tmpcopyup_copies_from_underneath_into_the_new_tmpfs() {
         .expect("tmpfs mounted, tmpcopyup not passed as data");
     assert_eq!(calls[mount + 1], Call::CopyTree { from: pb("/r/run"), to: pb("/r/run") });
 
+    assert!(!calls.iter().any(|c| matches!(c, Call::CopyMode { .. })), "/run was created: it keeps the tmpfs's mode");
+
     let bad = spec(r#"{"ociVersion": "1.0.2", "mounts": [
         {"destination": "/x", "type": "proc", "source": "proc", "options": ["tmpcopyup"]}]}"#);
     assert!(prepare(&RecordingSyscall::new(), &ctx(&bad, &[])).is_err());
+}
+
+/// runc chmods a tmpfs to the mode of the directory it covers (before a read-only remount),
+/// with or without tmpcopyup; a tmpfs on a directory it created keeps its `mode=`.
+#[test]
+fn tmpfs_takes_the_mode_of_the_directory_it_covers() {
+    let s = spec(r#"{"ociVersion": "1.0.2", "mounts": [
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700", "ro"]},
+        {"destination": "/var/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]},
+        {"destination": "/new", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}]}"#);
+    let sys = RecordingSyscall::new();
+    sys.add("/r/tmp", FileKind::Dir).add("/r/var/tmp", FileKind::Dir);
+    prepare(&sys, &ctx(&s, &[])).expect("prepare");
+    let calls = sys.calls();
+    let at = |want: &Call| calls.iter().position(|c| c == want).unwrap_or_else(|| panic!("no {want:?} in {calls:#?}"));
+    let tmp = at(&m(Some("tmpfs"), "/r/tmp", Some("tmpfs"), MsFlags::empty(), Some("mode=700")));
+    assert_eq!(calls[tmp + 1], Call::CopyMode { from: pb("/r/tmp"), to: pb("/r/tmp") });
+    assert_eq!(calls[tmp + 2], m(Some("tmpfs"), "/r/tmp", Some("tmpfs"), MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT, Some("mode=700")));
+    let var_tmp = at(&m(Some("tmpfs"), "/r/var/tmp", Some("tmpfs"), MsFlags::empty(), None));
+    assert_eq!(calls[var_tmp + 1], Call::CopyTree { from: pb("/r/var/tmp"), to: pb("/r/var/tmp") });
+    assert_eq!(calls[var_tmp + 2], Call::CopyMode { from: pb("/r/var/tmp"), to: pb("/r/var/tmp") });
+    at(&Call::Mkdir(pb("/r/new")));
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::CopyMode { .. })).count(), 2, "{calls:#?}");
 }
