@@ -20,7 +20,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -699,19 +698,7 @@ fn ctr_on_pty(
     let slave = std::fs::File::from(pty.slave);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = d.ctr_cmd(&args);
-    cmd.stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()?;
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::on_controlling_tty(&mut cmd, &slave);
     let mut child = cmd.spawn().expect("run ctr on a pty");
     drop(cmd);
     drop(slave);

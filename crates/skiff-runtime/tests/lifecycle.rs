@@ -361,7 +361,6 @@ fn terminal_in_foreground_run() {
         return;
     }
     use std::io::{Read, Write};
-    use std::os::unix::process::CommandExt;
     let rt = Runtime::new();
     let mut cfg = sh("tty; stty size; read line; echo got-$line; exit 3");
     cfg["process"]["terminal"] = json!(true);
@@ -374,17 +373,7 @@ fn terminal_in_foreground_run() {
     }
     let slave = std::fs::File::from(pty.slave);
     let mut cmd = rt.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &unique_id("fgtty")]);
-    cmd.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave.try_clone().unwrap());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()?;
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    on_controlling_tty(&mut cmd, &slave);
     let mut child = cmd.spawn().unwrap();
     // Only the runtime may hold the slave now, so the master reads EIO once it exits.
     drop(cmd);

@@ -254,3 +254,21 @@ pub fn wait_for_file(p: &Path) -> String {
     }
     panic!("{} never appeared", p.display());
 }
+
+/// Runs `cmd` in a new session with `slave` (a pty) as stdio and controlling terminal, as a
+/// shell on a terminal would be.
+pub fn on_controlling_tty<'a>(cmd: &'a mut Command, slave: &std::fs::File) -> &'a mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave.try_clone().unwrap());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
