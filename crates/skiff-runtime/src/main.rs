@@ -52,6 +52,10 @@ fn main() {
             exit(1);
         }
     };
+    if g.debug {
+        // Phases are timed from here: command line parsed, logging set up.
+        skiff_core::timing::enable();
+    }
     tracing::debug!(args = ?args, "skiff-runtime {}", command.name());
     match commands::run(g, command) {
         Ok(code) => exit(code),
