@@ -26,6 +26,7 @@ pub mod spec;
 pub mod state;
 pub mod syscall;
 pub mod template;
+pub mod timing;
 pub mod sysctl;
 pub mod terminal;
 

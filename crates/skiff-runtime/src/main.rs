@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod fastcli;
 mod json;
 mod logging;
 
@@ -32,7 +33,8 @@ fn exit(code: i32) -> ! {
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let cli = match cli::parse_from(args.clone()) {
+    // The usual engine command lines skip clap (see fastcli); clap parses everything else.
+    let cli = match fastcli::parse(&args).map(Ok).unwrap_or_else(|| cli::parse_from(args.clone())) {
         Ok(cli) => cli,
         Err(e) => usage_error(e, &args),
     };
@@ -52,6 +54,10 @@ fn main() {
             exit(1);
         }
     };
+    if g.debug {
+        // Phases are timed from here: command line parsed, logging set up.
+        skiff_core::timing::enable();
+    }
     tracing::debug!(args = ?args, "skiff-runtime {}", command.name());
     match commands::run(g, command) {
         Ok(code) => exit(code),

@@ -15,6 +15,7 @@ use crate::process::{channel, init::InitArgs, launch, supervise};
 use crate::rootless;
 use crate::spec::Bundle;
 use crate::state::{self, OciState, Record, Status, EXEC_FIFO};
+use crate::timing;
 
 /// Undoes a half-made container unless disarmed.
 struct Cleanup<'a> {
@@ -47,6 +48,7 @@ impl Runtime {
     fn create_inner(&self, id: &str, opts: &CreateOptions, foreground_tty: bool) -> Result<(Container, Option<OwnedFd>)> {
         crate::spec::validate_id(id)?;
         let bundle = Bundle::load(&opts.bundle)?;
+        timing::mark("create: load config.json");
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         if self.systemd_cgroup {
             return Err(crate::cgroups::systemd::driver_error(cgroups_path.as_deref(), id, crate::cgroups::systemd::running()));
@@ -61,21 +63,26 @@ impl Runtime {
             rootless::check_spec(&bundle.spec, &plan)?;
         }
         let id_maps = rootless::id_maps(&bundle.spec, &plan)?;
+        timing::mark("create: namespace plan and id maps");
         let cgroups = Cgroups::detect()?;
         let manager = self.cgroup_manager(&cgroups, cgroups_path.as_deref(), id, &bundle.spec)?;
+        timing::mark("create: cgroup layout");
         let console = match &opts.console_socket {
             Some(p) => Some(crate::terminal::connect(p)?),
             None => None,
         };
         let dir = self.store.create_dir(id)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
+        timing::mark("create: console socket and state dir");
         // After the state root exists: the compiled filter is cached there.
         let seccomp = crate::seccomp::cache::for_spec(&bundle.spec, self.store.root())?;
+        timing::mark("create: seccomp filter");
         if let Some(manager) = &manager {
             cleanup.cgroups = manager.create()?;
             // The device cgroup needs privileges on the host a rootless caller lacks; its
             // device nodes are bind mounts of the host's, which it may open anyway.
             manager.apply_linux(&cgroups, bundle.spec.linux().as_ref(), !self.rootless)?;
+            timing::mark("create: cgroup setup (mkdir, limits, devices)");
         }
         let fifo_path = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo_path.display()))?;
@@ -118,7 +125,9 @@ impl Runtime {
             seccomp: seccomp.as_ref(),
             host_root: nix::unistd::geteuid().is_root(),
         };
+        timing::mark("create: exec fifo and channel");
         let pid = launch::spawn(args, parent, id_maps.as_ref(), manager.as_ref(), &state_json)?;
+        timing::mark("create: init ready");
         let kill_init = || {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
@@ -154,6 +163,7 @@ impl Runtime {
             kill_init();
             return Err(e);
         }
+        timing::mark("create: save state");
         cleanup.armed = false;
         Ok((Container { store: self.store.clone(), rec }, master))
     }
@@ -183,13 +193,16 @@ impl Runtime {
             // Before the program runs: it may ask for its size at once (`stty size`).
             crate::terminal::copy_winsize(0, std::os::fd::AsRawFd::as_raw_fd(m));
         }
+        timing::mark("run: created");
         if let Err(e) = c.start() {
             let _ = c.delete(true);
             return Err(e);
         }
         let Some(signals) = signals else { return Ok(0) };
         let code = supervise::wait(&signals, c.rec.pid, master);
+        timing::mark("run: container exited");
         c.delete(true)?;
+        timing::mark("run: deleted");
         code
     }
 }

@@ -10,6 +10,7 @@ use crate::cgroups::Manager;
 use crate::error::{Error, Result, SysContext};
 use crate::process::{exec, supervise};
 use crate::state::Status;
+use crate::timing;
 
 impl Container {
     /// Runs `process` in the container; returns its exit status, or 0 when detached.
@@ -24,7 +25,9 @@ impl Container {
         if terminal && opts.detach && opts.console_socket.is_none() {
             return Err(Error::Other("cannot allocate a tty for a detached exec without --console-socket".into()));
         }
+        timing::mark("exec: status and process checks");
         let joins = exec::target_namespaces(self.rec.pid, &self.rec.spec)?;
+        timing::mark("exec: open namespaces");
         let signals = if opts.detach { None } else { Some(supervise::block()?) };
         let (console, ours) = match &opts.console_socket {
             Some(p) => (Some(crate::terminal::connect(p)?), None),
@@ -37,6 +40,7 @@ impl Container {
         let cgroup = (!self.rec.cgroup_paths.is_empty()).then(|| Manager { paths: self.rec.cgroup_paths.clone() });
         // exec'd processes get the container's seccomp filter, as in runc.
         let seccomp = crate::seccomp::cache::for_spec(&self.rec.spec, self.store.root())?;
+        timing::mark("exec: signals, console, seccomp filter");
         let state = || serde_json::to_string(&self.state()).unwrap_or_default();
         let from_spec = exec::FromSpec { seccomp: seccomp.as_ref().map(|f| (f, &self.rec.spec)), personality: crate::personality::of(&self.rec.spec) };
         let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), from_spec, &state)?;
@@ -49,7 +53,11 @@ impl Container {
         };
         match signals {
             None => Ok(0),
-            Some(sig) => supervise::wait(&sig, pid, master),
+            Some(sig) => {
+                let r = supervise::wait(&sig, pid, master);
+                timing::mark("exec: process exited");
+                r
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::hooks::{self, Kind};
 use crate::process;
 use crate::state::{Status, EXEC_FIFO};
+use crate::timing;
 
 impl Container {
     /// Releases a created container: its init execs the user's program.
@@ -28,8 +29,11 @@ impl Container {
         nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
         drop(fd);
         std::fs::remove_file(&fifo).map_err(|e| Error::io("remove", &fifo, e))?;
+        timing::mark("start: exec fifo written");
         let state = serde_json::to_vec(&self.rec.oci_state(Status::Running)).unwrap_or_default();
-        hooks::run(&self.rec.spec, Kind::Poststart, &state)
+        let r = hooks::run(&self.rec.spec, Kind::Poststart, &state);
+        timing::mark("start: poststart hooks");
+        r
     }
 
     /// Sends `sig` to the init, or with `all` to every process of the container.
@@ -74,6 +78,7 @@ impl Container {
             _ if force => self.kill_and_wait()?,
             s => return Err(Error::State(format!("cannot delete container {} that is not stopped: {s}", self.id()))),
         }
+        timing::mark("delete: status and kill");
         self.destroy()
     }
 
@@ -99,10 +104,13 @@ impl Container {
             let _ = self.signal_all(Signal::SIGKILL);
             crate::cgroups::remove(&self.rec.cgroup_created)?;
             crate::cgroups::remove_default_parents(&self.rec.cgroup_paths);
+            timing::mark("delete: cgroups removed");
         }
         let state = serde_json::to_vec(&self.rec.oci_state(Status::Stopped)).unwrap_or_default();
         hooks::run(&self.rec.spec, Kind::Poststop, &state)?;
-        self.store.remove(self.id())
+        self.store.remove(self.id())?;
+        timing::mark("delete: poststop hooks and state dir");
+        Ok(())
     }
 }
 

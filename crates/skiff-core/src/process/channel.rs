@@ -78,7 +78,9 @@ impl Channel {
 
     /// Receives one message and the fd sent with it, if any.
     pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // A buffer of the packet's size: a fixed 64 KB one was zeroed (and so made resident)
+        // on every message, for packets that are mostly a few bytes.
+        let mut buf = vec![0u8; self.next_len()?.max(1)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -105,6 +107,22 @@ impl Channel {
         }
         let msg = serde_json::from_slice(&buf[..n]).map_err(|e| Error::Other(format!("decode message: {e}")))?;
         Ok(Some((msg, fd)))
+    }
+
+    /// The length of the next packet, without taking it (MSG_PEEK | MSG_TRUNC gives the real
+    /// length whatever the buffer); 0 at EOF.
+    fn next_len(&self) -> Result<usize> {
+        loop {
+            // SAFETY: a zero-length peek into no buffer; the kernel only reports the size.
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), std::ptr::null_mut(), 0, libc::MSG_PEEK | libc::MSG_TRUNC) };
+            if r >= 0 {
+                return Ok(r as usize);
+            }
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::EINTR => continue,
+                e => return Err(e).ctx(|| "receive from channel"),
+            }
+        }
     }
 
     /// Receives a message and requires it to be `want` (an `Error` becomes an error).
@@ -136,6 +154,16 @@ mod tests {
         assert_eq!(e, "boom");
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn big_messages_arrive_whole() {
+        let (a, b) = pair().unwrap();
+        let big = "x".repeat(100 * 1024);
+        a.send(&Msg::State(big.clone())).unwrap();
+        a.send(&Msg::Go).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::State(big)));
+        assert_eq!(b.recv().unwrap(), Some(Msg::Go));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::cgroups::Manager;
 use crate::seccomp::Filter;
 use crate::error::{Error, Result, SysContext};
 use crate::namespaces::{self, Join, ORDER};
+use crate::timing;
 
 /// Opens the namespaces of `init_pid` that differ from ours, user first.
 pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Result<Vec<Join>> {
@@ -59,11 +60,13 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
         }
         ForkResult::Parent { child } => child,
     };
+    timing::mark("exec: fork");
     drop(child);
     drop(console);
     let r = (|| {
         if let Some(cg) = cgroup {
             cg.add(first.as_raw())?;
+            timing::mark("exec: cgroup join");
         }
         parent.send(&Msg::Go)?;
         let pid = match parent.recv()? {
@@ -72,10 +75,14 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
             _ => return Err(Error::Init("exec setup failed".into())),
         };
         let _ = waitpid(first, None);
+        timing::mark("exec: process forked in the container");
         // The channel is close-on-exec: EOF means the program is running.
         loop {
             match parent.recv_with_fd()? {
-                None => return Ok(pid),
+                None => {
+                    timing::mark("exec: process exec'd");
+                    return Ok(pid);
+                }
                 Some((Msg::SeccompFd, fd)) => {
                     let spec = seccomp.map(|(_, s)| s).ok_or_else(|| Error::Other("seccomp notify fd without a filter".into()))?;
                     if let Err(e) = super::launch::forward_seccomp_fd(spec, pid, &state(), fd) {
@@ -105,6 +112,7 @@ type Extras<'a> = (Option<&'a Filter>, Option<&'a LinuxPersonality>);
 fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, (seccomp, personality): Extras) -> ! {
     let r = (|| -> Result<()> {
         chan.expect(&Msg::Go)?;
+        timing::mark("exec child: waited for cgroup join");
         // Host-side settings first, then non-dumpable before entering the container: until it
         // execs, this process and its child are our binary (CVE-2019-5736).
         setup::apply_oom_score_adj(process)?;
@@ -113,6 +121,7 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
         for j in joins {
             nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.kind)).ctx(|| format!("join {} namespace", namespaces::proc_name(j.kind)))?;
         }
+        timing::mark("exec child: setns");
         Ok(())
     })();
     if let Err(e) = r {
@@ -146,6 +155,7 @@ fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter
         crate::terminal::setup_console(sock)?;
     }
     let program = setup::resolve(process)?;
+    timing::mark("exec child: setsid, console, resolve program");
     setup::apply_process(process, seccomp, chan)?;
     Ok(program)
 }

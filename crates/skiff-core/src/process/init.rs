@@ -19,6 +19,7 @@ use crate::hooks::{self, Kind};
 use crate::namespaces::Plan;
 use crate::rootfs::{self, CgroupMount, RootfsCtx};
 use crate::spec::Bundle;
+use crate::timing;
 
 /// Everything the children need; they are forked, so they share the parsed config.
 pub struct InitArgs<'a> {
@@ -80,8 +81,10 @@ fn stage1_inner(a: &InitArgs) -> Result<()> {
     if a.plan.new_user {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace")?;
     }
+    timing::mark("stage 1: join namespaces, user namespace");
     a.chan.send(&Msg::Stage1)?;
     a.chan.expect(&Msg::Go)?;
+    timing::mark("stage 1: waited for id maps and cgroup");
     if a.plan.new_user {
         let root_g = Gid::from_raw(0);
         let root_u = Uid::from_raw(0);
@@ -94,6 +97,7 @@ fn stage1_inner(a: &InitArgs) -> Result<()> {
     if a.plan.creates(Ns::Time) {
         crate::namespaces::write_time_offsets(&a.bundle.spec)?;
     }
+    timing::mark("stage 1: unshare namespaces");
     Ok(())
 }
 
@@ -138,6 +142,7 @@ fn stage2(a: InitArgs) -> ! {
         }
     }
     drop(a.fifo);
+    timing::mark("init: waited for start");
     let result = match &state {
         Some(s) => hooks::run(&a.bundle.spec, Kind::StartContainer, &with_status(s, "created")),
         None => Ok(()),
@@ -169,8 +174,10 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
     };
     let sys = crate::syscall::Linux;
     let own_mountns = a.plan.creates(Ns::Mount);
+    timing::mark("init: setsid");
     if own_mountns {
         rootfs::prepare(&sys, &ctx)?;
+        timing::mark("init: rootfs mounts");
     }
     let wants_state = [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer, Kind::StartContainer]
         .iter()
@@ -198,12 +205,14 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         let path = crate::sysctl::proc_path(key);
         std::fs::write(&path, value).map_err(|e| Error::field(format!("linux.sysctl.{key}"), format!("write {}: {e}", path.display())))?;
     }
+    timing::mark("init: hooks, hostname, sysctls");
     if own_mountns {
         rootfs::finish(&sys, &ctx)?;
     } else {
         nix::unistd::chroot(&a.bundle.rootfs).ctx(|| format!("chroot {}", a.bundle.rootfs.display()))?;
         nix::unistd::chdir("/").ctx(|| "chdir /")?;
     }
+    timing::mark("init: pivot_root, masked and readonly paths");
     if process.terminal() == Some(true) {
         let sock = a.console.as_ref().ok_or_else(|| Error::Other("process.terminal is set but no console socket was given".into()))?;
         crate::terminal::setup_console(sock)?;
@@ -212,6 +221,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         crate::security::join_new_session_keyring(a.id)?;
     }
     let program = setup::resolve(process)?;
+    timing::mark("init: console, keyring, resolve program");
     crate::personality::apply(crate::personality::of(spec))?;
     setup::apply_process(process, a.seccomp, &a.chan)?;
     Ok((program, state))

@@ -11,6 +11,7 @@ use crate::cgroups::Manager;
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, Kind};
 use crate::rootless::IdMaps;
+use crate::timing;
 
 /// Forks the container. `parent` is our end of the channel whose other end is in `args`.
 /// `state` renders the OCI state JSON for a given init pid (for hooks). Returns the init pid.
@@ -27,6 +28,7 @@ pub fn spawn(args: InitArgs, parent: Channel, id_maps: Option<&IdMaps>, cgroup: 
         }
         ForkResult::Parent { child } => child,
     };
+    timing::mark("create: fork stage 1");
     drop(args);
     let mut init_pid = None;
     let result = drive(&parent, stage1, id_maps, cgroup, &spec, state, &mut init_pid);
@@ -52,11 +54,14 @@ fn drive(
     init_pid: &mut Option<i32>,
 ) -> Result<i32> {
     chan.expect(&Msg::Stage1)?;
+    timing::mark("create: stage 1 in its namespaces");
     if let Some(maps) = id_maps {
         maps.write(stage1.as_raw())?;
+        timing::mark("create: id maps written");
     }
     if let Some(cg) = cgroup {
         cg.add(stage1.as_raw())?;
+        timing::mark("create: cgroup join");
     }
     chan.send(&Msg::Go)?;
     let pid = match chan.recv()? {
@@ -66,6 +71,7 @@ fn drive(
     };
     *init_pid = Some(pid);
     let _ = waitpid(stage1, None);
+    timing::mark("create: init forked, stage 1 reaped");
     loop {
         let (msg, fd) = match chan.recv_with_fd()? {
             Some((m, fd)) => (Some(m), fd),

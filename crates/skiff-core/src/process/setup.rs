@@ -16,6 +16,7 @@ use super::channel::{Channel, Msg};
 use crate::error::{Error, Result, SysContext};
 use crate::seccomp::Filter;
 use crate::security::{self, CapSets};
+use crate::timing;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -99,9 +100,11 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel
     let caps = process.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
     // AppArmor/SELinux labels for the exec, while /proc/self/attr is still writable to us.
     crate::lsm::apply(process)?;
+    timing::mark("process: rlimits, capability names, LSM labels");
     if let Some(fd) = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))? {
         hand_over(fd, chan)?;
     }
+    timing::mark("process: seccomp (early)");
     if let Some(c) = &caps {
         c.apply_bounding()?;
     }
@@ -125,6 +128,7 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel
     if let Some(c) = &caps {
         c.apply()?;
     }
+    timing::mark("process: capabilities, user switch");
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
     check_cwd_inside(cwd)?;
@@ -184,6 +188,7 @@ pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Op
     let argv = nul_terminated(&program.argv);
     let envp = nul_terminated(&program.envp);
     reset_signals();
+    timing::mark("process: no_new_privs, fds, signals; exec next");
     let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
     if nnp {
         // A notifying filter is already on (notify_late).

@@ -54,7 +54,8 @@ pub fn wait(sig: &Signals, pid: i32, master: Option<OwnedFd>) -> Result<i32> {
         terminal::copy_winsize(0, m.as_raw_fd());
     }
     let mut stdin_open = master.is_some();
-    let mut buf = vec![0u8; 32 * 1024];
+    // Only a pty is proxied; without one the buffer is never used (nor allocated).
+    let mut buf = if master.is_some() { vec![0u8; 32 * 1024] } else { Vec::new() };
     let status = 'outer: loop {
         let mut fds = vec![PollFd::new(sig.fd.as_fd(), PollFlags::POLLIN)];
         if let Some(m) = &master {

@@ -16,6 +16,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
         bail!("exec: a COMMAND (or --process FILE) is required after the container id");
     }
     let container = rt.load(&a.id)?;
+    skiff_core::timing::mark("exec: load state");
     match container.status() {
         Status::Stopped => bail!("cannot exec in a stopped container"),
         Status::Paused if !a.ignore_paused => {

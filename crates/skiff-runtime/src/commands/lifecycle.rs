@@ -25,7 +25,9 @@ pub fn create(rt: &Runtime, a: &CreateArgs) -> Result<i32> {
 
 /// `start`: [`Runtime::load`] + [`skiff_core::Container::start`].
 pub fn start(rt: &Runtime, id: &str) -> Result<i32> {
-    rt.load(id)?.start()?;
+    let c = rt.load(id)?;
+    skiff_core::timing::mark("start: load state");
+    c.start()?;
     Ok(0)
 }
 
