@@ -59,9 +59,10 @@ pub fn plan(process: &Process, enabled: Enabled, apparmor_attr_dir: bool) -> Vec
 }
 
 /// `linux.mountLabel` where SELinux is enabled; elsewhere it is ignored with a debug message.
-pub fn mount_label(spec: &oci_spec::runtime::Spec, enabled: Enabled) -> Option<&str> {
+/// The host is probed (`enabled`) only when a label is set.
+pub fn mount_label(spec: &oci_spec::runtime::Spec, enabled: impl FnOnce() -> Enabled) -> Option<&str> {
     let label = spec.linux().as_ref()?.mount_label().as_deref().filter(|l| !l.is_empty())?;
-    if !enabled.selinux {
+    if !enabled().selinux {
         tracing::debug!("linux.mountLabel {label:?} ignored: SELinux is not enabled on this host");
         return None;
     }
@@ -130,12 +131,12 @@ mod tests {
     #[test]
     fn mount_label_goes_into_the_data_of_runtime_mounts_only() {
         let mut spec = crate::template::default_spec(false);
-        assert_eq!(mount_label(&spec, Enabled { apparmor: false, selinux: true }), None);
+        assert_eq!(mount_label(&spec, || panic!("the host was probed without a label")), None);
         if let Some(l) = spec.linux_mut() {
             l.set_mount_label(Some("system_u:object_r:container_file_t:s0:c1,c2".into()));
         }
-        assert_eq!(mount_label(&spec, Enabled::default()), None, "ignored without SELinux");
-        let label = mount_label(&spec, Enabled { apparmor: false, selinux: true });
+        assert_eq!(mount_label(&spec, Enabled::default), None, "ignored without SELinux");
+        let label = mount_label(&spec, || Enabled { apparmor: false, selinux: true });
         assert_eq!(label, Some("system_u:object_r:container_file_t:s0:c1,c2"));
         assert_eq!(
             mount_data(Some("mode=755,size=65536k".into()), "tmpfs", label).as_deref(),

@@ -170,7 +170,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
         in_userns: a.plan.new_user || a.plan.join.iter().any(|j| j.kind == Ns::User),
         cgroups: &a.cgroup_mounts,
         cgroupns: crate::spec::has_namespace(spec, Ns::Cgroup),
-        mount_label: crate::lsm::mount_label(spec, crate::lsm::Enabled::probe()),
+        mount_label: crate::lsm::mount_label(spec, crate::lsm::Enabled::probe),
     };
     let sys = crate::syscall::Linux;
     let own_mountns = a.plan.creates(Ns::Mount);

@@ -87,7 +87,7 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
 
     // runc gives a tmpfs the mode of the directory it covers, when there was one (whatever
     // its `mode=`); one on a directory it had to create keeps the mount's mode.
-    let covers_dir = typ == "tmpfs" && sys.open_in_root(ctx.rootfs, dest, Create::No, true)?.is_some_and(|t| t.kind() == FileKind::Dir);
+    let mut covers_dir = false;
     let target = if typ == "proc" || typ == "sysfs" {
         // runc refuses to mount procfs/sysfs anywhere but on a real directory.
         let t = resolve(sys, ctx.rootfs, dest, Create::Dir, false)?;
@@ -95,6 +95,14 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
             return Err(Error::Rootfs(format!("refusing to mount {typ} on {}: not a directory", dest.display())));
         }
         t
+    } else if typ == "tmpfs" {
+        match sys.open_in_root(ctx.rootfs, dest, Create::No, true)? {
+            Some(t) if t.kind() == FileKind::Dir => {
+                covers_dir = true;
+                t
+            }
+            _ => resolve(sys, ctx.rootfs, dest, Create::Dir, true)?,
+        }
     } else {
         resolve(sys, ctx.rootfs, dest, Create::Dir, true)?
     };

@@ -72,6 +72,20 @@ fn agent(listener: UnixListener) -> std::thread::JoinHandle<Seen> {
     })
 }
 
+/// A listening agent socket in a fresh temp dir (kept alive by the returned guard), and a
+/// profile that allows everything but hands `names` to that agent.
+fn agent_socket(names: &[&str]) -> (tempfile::TempDir, UnixListener, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+    });
+    (dir, listener, profile)
+}
+
 #[test]
 fn notify_hands_the_fd_to_the_agent_which_answers_the_container() {
     if skip() {
@@ -79,16 +93,8 @@ fn notify_hands_the_fd_to_the_agent_which_answers_the_container() {
     }
     let rt = Runtime::new();
     for nnp in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&sock).unwrap();
-        let profile = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": sock,
-            "listenerMetadata": "skiff-test-meta",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-        });
-        let mut profile = profile;
+        let (_dir, listener, mut profile) = agent_socket(&["mkdir", "mkdirat"]);
+        profile["listenerMetadata"] = json!("skiff-test-meta");
         if nnp {
             // Loaded by us, not libseccomp: these flags need the listener's own handling.
             profile["flags"] = json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"]);
@@ -143,14 +149,7 @@ fn exec_hands_its_own_fd_to_the_agent() {
         return;
     }
     let rt = Runtime::new();
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("agent.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let profile = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock,
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    let (_dir, listener, profile) = agent_socket(&["mkdir", "mkdirat"]);
     let b = Bundle::new(&with_profile("sleep 30", profile));
     let id = unique_id("secnotx");
     // First connection: the container's init (kept, never notified); second: the exec.
@@ -184,14 +183,7 @@ fn notify_on_the_inits_own_setup_call_reaches_the_agent() {
         return;
     }
     let rt = Runtime::new();
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("agent.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let profile = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock,
-        "syscalls": [{"names": ["setresuid"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    let (_dir, listener, profile) = agent_socket(&["setresuid"]);
     let mut cfg = with_profile("echo ran", profile);
     cfg["process"]["noNewPrivileges"] = json!(false);
     let b = Bundle::new(&cfg);
