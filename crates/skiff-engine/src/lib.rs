@@ -1,0 +1,1 @@
+//! skiff-engine: containers over images.
