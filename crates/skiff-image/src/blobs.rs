@@ -111,13 +111,16 @@ pub fn stage_bytes(work: &WorkDir, data: &[u8]) -> Result<Staged> {
     })
 }
 
-/// Moves a staged blob into the store unless the store already has it. Call under the lock.
+/// Links a staged blob into the store unless the store already has it (the staged file
+/// stays usable until the work dir goes). Call under the lock.
 pub fn place(root: &Path, s: &Staged) -> Result<()> {
     let dest = path(root, &s.digest)?;
-    if dest.exists() {
-        return Ok(());
+    match fs::hard_link(&s.path, &dest) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(e).ctx("placing blob", &dest)
+        }
+        _ => Ok(()),
     }
-    fs::rename(&s.path, &dest).ctx("placing blob", &dest)
 }
 
 #[cfg(test)]

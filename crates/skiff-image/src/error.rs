@@ -59,6 +59,9 @@ pub enum Error {
     /// `remove` refused because of references or users (Docker's conflict messages).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Content another process removed while this one was about to use it (retried inside).
+    #[error("{0} was removed concurrently")]
+    Vanished(String),
     /// Writing an archive or a commit failed.
     #[error("{0}")]
     Other(String),

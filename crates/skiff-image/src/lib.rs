@@ -6,6 +6,8 @@
 //! - `images/<id-hex>.json` and `repositories.json`: the image records and the tags;
 //! - `lock`: the store-wide `flock`; `tmp/`: per-operation work dirs, each `flock`ed.
 
+mod archive_load;
+mod archive_save;
 mod blobs;
 mod changes;
 mod compress;
@@ -24,6 +26,7 @@ pub mod unpack;
 mod usage;
 mod xattr;
 
+pub use archive_save::ArchiveFormat;
 pub use error::{Error, Result};
 pub use history::{history, HistoryEntry};
 pub use import::ImportOptions;
@@ -37,3 +40,5 @@ mod testutil;
 mod unpack_tests;
 #[cfg(test)]
 mod store_tests;
+#[cfg(test)]
+mod archive_tests;

@@ -265,7 +265,7 @@ impl Store {
 
     /// Places what `staging` holds and records the image and its tags, under the lock. An
     /// image with the same id already present keeps its record (only the tags are added).
-    /// Fails with [`Error::Other`] naming a layer or blob that is neither present nor staged
+    /// Fails with [`Error::Vanished`] naming a layer or blob that is neither present nor staged
     /// (a concurrent `remove` took it away after the caller saw it: the caller retries).
     pub(crate) fn add_image(
         &self,
@@ -282,12 +282,12 @@ impl Store {
         let rec = existing.unwrap_or(rec);
         for b in rec.blobs() {
             if !staged_blobs.contains(b) && !blobs::exists(&self.root, b) {
-                return Err(Error::Other(format!("vanished: blob {b}")));
+                return Err(Error::Vanished(format!("blob {b}")));
             }
         }
         for l in &rec.layers {
             if !staged_layers.contains(l.diff_id.as_str()) && !layers::exists(&self.root, &l.diff_id) {
-                return Err(Error::Other(format!("vanished: layer {}", l.diff_id)));
+                return Err(Error::Vanished(format!("layer {}", l.diff_id)));
             }
         }
         let marker = self.root.join(GC_MARKER);
