@@ -142,7 +142,7 @@ fn pairs(change: &str, rest: &str) -> Result<Vec<(String, String)>> {
     }
     ws.into_iter()
         .map(|w| match w.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(bad(change, "empty key")),
+            Some(("", _)) => Err(bad(change, "empty key")),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
             None => Err(bad(change, format!("{w:?} is not KEY=VALUE"))),
         })

@@ -10,7 +10,9 @@ mod archive_load;
 mod archive_save;
 mod blobs;
 mod changes;
+mod commit;
 mod compress;
+mod diff;
 mod digest;
 mod error;
 mod history;
@@ -27,6 +29,7 @@ mod usage;
 mod xattr;
 
 pub use archive_save::ArchiveFormat;
+pub use commit::Commit;
 pub use error::{Error, Result};
 pub use history::{history, HistoryEntry};
 pub use import::ImportOptions;
@@ -42,3 +45,5 @@ mod unpack_tests;
 mod store_tests;
 #[cfg(test)]
 mod archive_tests;
+#[cfg(test)]
+mod commit_tests;

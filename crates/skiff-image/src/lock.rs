@@ -87,6 +87,7 @@ impl WorkDir {
         }
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

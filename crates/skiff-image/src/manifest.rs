@@ -14,7 +14,6 @@ use crate::store::Staging;
 use crate::{Image, Layer, Store};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// The architecture name images use for this machine.
