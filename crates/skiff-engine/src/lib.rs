@@ -1,1 +1,35 @@
-//! skiff-engine: containers over images.
+//! skiff-engine: Docker's model of containers over images, daemonless.
+//!
+//! An [`Engine`] owns a store directory (`/var/lib/skiff` by default): the image store
+//! (`image/`, see `skiff-image`), containers (`containers/<id>/`: the engine's record, the
+//! overlay upper/work/merged dirs, the OCI bundle, the log, the monitor's exit record and attach
+//! socket), named volumes (`volumes/`), and the runtime state of `skiff-core` (`runtime/`).
+//!
+//! Each running container has a `skiff-monitor` process beside it; there is no daemon. Every
+//! command reads the store, does its work under file locks, and exits.
+
+pub mod attach;
+// TEMP until skiff-image commit lands: pub mod commit;
+pub mod container;
+pub mod error;
+pub mod inspect;
+pub mod layout;
+pub mod lock;
+pub mod logs;
+pub mod names;
+pub mod options;
+pub mod record;
+pub mod rootfs;
+pub mod spec;
+pub mod stats;
+pub mod fs;
+pub mod start;
+pub mod units;
+pub mod users;
+pub mod volumes;
+
+mod engine;
+
+pub use engine::{Engine, EngineOptions};
+pub use error::{Error, Result};
+pub use record::{ContainerRecord, Status};

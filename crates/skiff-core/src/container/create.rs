@@ -44,6 +44,12 @@ impl Runtime {
         self.create_inner(id, opts, false).map(|(c, _)| c)
     }
 
+    /// create for a caller that keeps the pty itself (an engine's monitor): when the config
+    /// asks for a terminal, its master comes back here instead of through a console socket.
+    pub fn create_with_terminal(&self, id: &str, opts: &CreateOptions) -> Result<(Container, Option<OwnedFd>)> {
+        self.create_inner(id, opts, true)
+    }
+
     /// create; with `foreground_tty` the pty master comes back to us instead of a socket.
     fn create_inner(&self, id: &str, opts: &CreateOptions, foreground_tty: bool) -> Result<(Container, Option<OwnedFd>)> {
         crate::spec::validate_id(id)?;

@@ -1,0 +1,65 @@
+//! `inspect`: a container in the JSON shape of `docker inspect` (the fields scripts read).
+
+use serde_json::{json, Value};
+
+use crate::record::{ContainerRecord, Status};
+use crate::Engine;
+
+impl Engine {
+    pub fn inspect(&self, rec: &ContainerRecord) -> Value {
+        let dir = self.layout.container(&rec.id);
+        let s = &rec.state;
+        let argv = rec.argv();
+        let (path, args) = match argv.split_first() {
+            Some((p, a)) => (p.clone(), a.to_vec()),
+            None => (String::new(), Vec::new()),
+        };
+        let lowers = self.images.resolve(&rec.image_id).ok().and_then(|img| self.images.layer_dirs(&img).ok()).unwrap_or_default();
+        let lower = lowers.iter().rev().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":");
+        let mut hc = serde_json::to_value(&rec.host_config).unwrap_or_default();
+        if rec.host_config.restart_policy.name == "no" {
+            hc["RestartPolicy"]["Name"] = json!("no");
+        }
+        json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": path,
+            "Args": args,
+            "State": {
+                "Status": s.status.as_str(),
+                "Running": matches!(s.status, Status::Running | Status::Paused),
+                "Paused": s.status == Status::Paused,
+                "Restarting": s.status == Status::Restarting,
+                "OOMKilled": s.oom_killed,
+                "Dead": s.status == Status::Dead,
+                "Pid": if s.status.is_active() { s.pid } else { 0 },
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": s.started_at,
+                "FinishedAt": s.finished_at,
+            },
+            "Image": rec.image_id,
+            "ResolvConfPath": dir.resolv(),
+            "HostnamePath": dir.hostname(),
+            "HostsPath": dir.hosts(),
+            "LogPath": dir.log(&rec.id),
+            "Name": format!("/{}", rec.name),
+            "RestartCount": rec.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "HostConfig": hc,
+            "GraphDriver": {
+                "Name": "overlay2",
+                "Data": {
+                    "LowerDir": lower,
+                    "UpperDir": dir.upper(),
+                    "WorkDir": dir.work(),
+                    "MergedDir": dir.merged(),
+                }
+            },
+            "Mounts": rec.mounts,
+            "Config": rec.config,
+            "NetworkSettings": {"Networks": {rec.host_config.network_mode.clone(): {}}, "Ports": {}},
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! A container's root filesystem: an overlay of the image's layers (read-only lowerdirs, top
+//! first) with the container's own upper and work dirs, mounted at `merged`; and the files
+//! Docker bind-mounts over `/etc` (hosts, hostname, resolv.conf).
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::layout::ContainerDir;
+
+/// Whether `path` is a mount point (its device differs from its parent's, or it is listed in
+/// mountinfo for same-device binds).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let want = path.as_os_str().as_bytes();
+    text.lines().any(|l| l.split(' ').nth(4).is_some_and(|mp| unescape(mp).as_slice() == want))
+}
+
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Mounts the overlay (no-op if already mounted). `layers` are bottom first.
+pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool) -> Result<PathBuf> {
+    let merged = dir.merged();
+    if is_mounted(&merged) {
+        return Ok(merged);
+    }
+    for d in [dir.upper(), dir.work(), merged.clone()] {
+        std::fs::create_dir_all(&d).map_err(|e| Error::io("mkdir", &d, e))?;
+    }
+    let mut lowers: Vec<PathBuf> = layers.iter().rev().cloned().collect();
+    if lowers.is_empty() {
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).map_err(|e| Error::io("mkdir", &empty, e))?;
+        lowers.push(empty);
+    }
+    let lower = lowers.iter().map(|p| p.to_string_lossy().replace(':', "\\:")).collect::<Vec<_>>().join(":");
+    let mut data = format!("lowerdir={lower},upperdir={},workdir={}", dir.upper().display(), dir.work().display());
+    if rootless {
+        data.push_str(",userxattr");
+    }
+    // One page of mount data: past that, the new mount API takes the layers one at a time.
+    let r = if data.len() < 4000 { mount_classic(&merged, &data) } else { mount_fsconfig(&merged, &lowers, dir, rootless) };
+    r.map_err(|e| Error::Other(format!("mount overlay on {}: {e}", merged.display())))?;
+    Ok(merged)
+}
+
+fn mount_classic(target: &Path, data: &str) -> std::io::Result<()> {
+    let t = CString::new(target.as_os_str().as_bytes())?;
+    let d = CString::new(data)?;
+    // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
+    let r = unsafe { libc::mount(c"overlay".as_ptr(), t.as_ptr(), c"overlay".as_ptr(), libc::MS_NODEV, d.as_ptr().cast()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// fsopen("overlay") + `lowerdir+` per layer (kernel ≥ 6.8): no limit on the layer count.
+fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootless: bool) -> std::io::Result<()> {
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    let check = |r: libc::c_long| if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r as i32) };
+    // SAFETY: the new mount API with NUL-terminated strings; the fds are closed below.
+    unsafe {
+        let fs = check(libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), 1 /* FSOPEN_CLOEXEC */))?;
+        let set = |key: &str, val: &Path| -> std::io::Result<()> {
+            let k = CString::new(key)?;
+            let v = CString::new(val.as_os_str().as_bytes())?;
+            check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0)).map(|_| ())
+        };
+        let r = (|| {
+            for l in lowers {
+                set("lowerdir+", l)?;
+            }
+            set("upperdir", &dir.upper())?;
+            set("workdir", &dir.work())?;
+            if rootless {
+                check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_FLAG, c"userxattr".as_ptr(), std::ptr::null::<u8>(), 0))?;
+            }
+            check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0))?;
+            let mnt = check(libc::syscall(libc::SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, libc::MOUNT_ATTR_NODEV))?;
+            let t = CString::new(target.as_os_str().as_bytes())?;
+            let r = check(libc::syscall(libc::SYS_move_mount, mnt, c"".as_ptr(), libc::AT_FDCWD, t.as_ptr(), 4 /* MOVE_MOUNT_F_EMPTY_PATH */));
+            libc::close(mnt);
+            r.map(|_| ())
+        })();
+        libc::close(fs);
+        r
+    }
+}
+
+/// Unmounts the overlay if mounted (lazily if busy).
+pub fn unmount(dir: &ContainerDir) -> Result<()> {
+    let merged = dir.merged();
+    if !is_mounted(&merged) {
+        return Ok(());
+    }
+    let t = CString::new(merged.as_os_str().as_bytes()).map_err(|e| Error::Other(e.to_string()))?;
+    // SAFETY: umount2 with a NUL-terminated path.
+    let r = unsafe { libc::umount2(t.as_ptr(), 0) };
+    if r != 0 {
+        // SAFETY: as above; MNT_DETACH finishes once the last user lets go.
+        if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } != 0 {
+            return Err(Error::io("unmount", merged, std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's dir.
+pub fn write_etc_files(dir: &ContainerDir, hostname: &str, host_network: bool) -> Result<()> {
+    let w = |p: PathBuf, text: String| std::fs::write(&p, text).map_err(|e| Error::io("write", p, e));
+    w(dir.hostname(), format!("{hostname}\n"))?;
+    let hosts = if host_network {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n")
+    };
+    w(dir.hosts(), hosts)?;
+    w(dir.resolv(), std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}

@@ -1,0 +1,255 @@
+//! Starting a container: mount its rootfs, write its OCI config, and spawn its monitor.
+//!
+//! The engine double-forks. The grandchild (the future monitor) starts a new session, takes
+//! the container's stdio ends, creates and starts the container in-process through
+//! `skiff-core` (so the container's init is its child), reports the init's pid on a pipe, and
+//! execs `skiff-monitor`, which keeps that pid and that child. The caller returns once the
+//! container runs (or with the error that stopped it).
+
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::unistd::{fork, ForkResult};
+
+use crate::error::{Error, Result};
+use crate::record::{ContainerRecord, Status};
+use crate::{rootfs, spec, users, Engine};
+
+/// How the caller wants to be attached.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// Our end of a socketpair is kept by the caller; this end goes to the monitor as its
+    /// first attach client (so no output is missed).
+    pub client: Option<OwnedFd>,
+    /// The caller's terminal size, set on the pty before the program runs.
+    pub winsize: Option<(u16, u16)>,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Other(format!("pipe: {e}")))
+}
+
+fn clear_cloexec(fd: RawFd) {
+    // SAFETY: fcntl on an fd we hold.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+}
+
+/// The container's stdio, our ends and the container's ends.
+struct Stdio {
+    /// (monitor's end, container's end)
+    stdin: Option<(OwnedFd, OwnedFd)>,
+    stdout: Option<(OwnedFd, OwnedFd)>,
+    stderr: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Engine {
+    pub fn start(&self, id: &str, opts: StartOptions) -> Result<ContainerRecord> {
+        let (_lock, mut rec) = self.lock(id)?;
+        match rec.state.status {
+            Status::Running | Status::Restarting => return Ok(rec),
+            Status::Paused => return Err(Error::State(format!("cannot start a paused container {id}, try unpause instead"))),
+            _ => {}
+        }
+        self.reconcile(&mut rec)?;
+        let dir = self.layout.container(id);
+        let r = self.start_locked(&mut rec, opts);
+        if let Err(e) = &r {
+            let _ = rootfs::unmount(&dir);
+            rec.state.error = e.to_string();
+            rec.state.exit_code = e.exit_code();
+            let _ = rec.save(&dir.record());
+        }
+        r.map(|()| rec)
+    }
+
+    fn start_locked(&self, rec: &mut ContainerRecord, opts: StartOptions) -> Result<()> {
+        let dir = self.layout.container(&rec.id);
+        let image = self.images.resolve(&rec.image_id)?;
+        let layers = self.images.layer_dirs(&image)?;
+        let rootfs = rootfs::mount(&dir, &layers, self.rootless)?;
+        let user = users::lookup(&rootfs, &rec.config.user)?;
+        let image_env = image.config.config().as_ref().and_then(|c| c.env().clone()).unwrap_or_default();
+        let env = spec::environment(rec, &image_env, &user);
+        let cwd = if rec.config.working_dir.is_empty() { "/".to_string() } else { rec.config.working_dir.clone() };
+        let seccomp_file = match std::fs::read(dir.path().join("seccomp.json")) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))?),
+            Err(_) => None,
+        };
+        let inputs = spec::Inputs { rootfs: &rootfs, dir: &dir, user: &user, env, cwd, seccomp_file, rootless: self.rootless };
+        let config = spec::build(rec, &inputs)?;
+        let bundle = dir.bundle();
+        std::fs::create_dir_all(&bundle).map_err(|e| Error::io("create", &bundle, e))?;
+        let cfg = bundle.join("config.json");
+        std::fs::write(&cfg, serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| Error::io("write", &cfg, e))?;
+        let _ = std::fs::remove_file(dir.exit());
+        let (init, monitor) = self.spawn(rec, opts)?;
+        rec.state.status = Status::Running;
+        rec.state.pid = init;
+        rec.state.monitor_pid = monitor;
+        rec.state.monitor_start = skiff_core::state::proc_stat(monitor).map(|(_, t)| t).unwrap_or(0);
+        rec.state.started_at = skiff_monitor::time::now();
+        rec.state.exit_code = 0;
+        rec.state.error.clear();
+        rec.state.oom_killed = false;
+        rec.save(&dir.record())
+    }
+
+    /// Forks the monitor; returns (init pid, monitor pid) once the container runs.
+    fn spawn(&self, rec: &ContainerRecord, opts: StartOptions) -> Result<(i32, i32)> {
+        let tty = rec.config.tty;
+        let stdio = Stdio {
+            stdin: if !tty && rec.config.open_stdin { Some(swap(pipe()?)) } else { None },
+            stdout: if tty { None } else { Some(pipe()?) },
+            stderr: if tty { None } else { Some(pipe()?) },
+        };
+        let (sync_r, sync_w) = pipe()?;
+        let argv = self.monitor_argv(rec)?;
+        // SAFETY: the engine is single-threaded here; the child only runs our code and execs.
+        match unsafe { fork() }.map_err(|e| Error::Other(format!("fork: {e}")))? {
+            ForkResult::Child => {
+                drop(sync_r);
+                // SAFETY: as above, for the second fork.
+                if let Ok(ForkResult::Parent { .. }) = nix::unistd::setsid().and_then(|_| unsafe { fork() }) {
+                    // SAFETY: leaving the intermediate child without running destructors.
+                    unsafe { libc::_exit(0) };
+                }
+                let err = self.monitor_child(rec, stdio, opts, &sync_w, argv);
+                let _ = nix::unistd::write(&sync_w, format!("err {err}\n").as_bytes());
+                // SAFETY: exiting the forked child.
+                unsafe { libc::_exit(1) };
+            }
+            ForkResult::Parent { child } => {
+                drop(sync_w);
+                drop(stdio);
+                let _ = nix::sys::wait::waitpid(child, None);
+                let mut text = String::new();
+                let mut f = std::fs::File::from(sync_r);
+                let _ = f.read_to_string(&mut text);
+                parse_sync(&text)
+            }
+        }
+    }
+
+    /// The monitor's command line, up to the fds that are added in the child.
+    fn monitor_argv(&self, rec: &ContainerRecord) -> Result<Vec<String>> {
+        let dir = self.layout.container(&rec.id);
+        let mut a = vec![self.monitor.to_string_lossy().into_owned(), "--dir".into(), dir.path().to_string_lossy().into_owned(), "--log".into(), dir.log(&rec.id).to_string_lossy().into_owned()];
+        if let Some(s) = rec.host_config.log_config.config.get("max-size") {
+            a.extend(["--log-max-size".into(), crate::units::ram_in_bytes(s)?.to_string()]);
+        }
+        if let Some(n) = rec.host_config.log_config.config.get("max-file") {
+            a.extend(["--log-max-file".into(), n.clone()]);
+        }
+        Ok(a)
+    }
+
+    /// Runs in the forked monitor-to-be; returns only on failure.
+    fn monitor_child(&self, rec: &ContainerRecord, stdio: Stdio, opts: StartOptions, sync: &OwnedFd, mut argv: Vec<String>) -> String {
+        let devnull = match nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) => return format!("open /dev/null: {e}"),
+        };
+        let dn = devnull.as_raw_fd();
+        let (c_in, c_out, c_err) = (
+            stdio.stdin.as_ref().map_or(dn, |p| p.1.as_raw_fd()),
+            stdio.stdout.as_ref().map_or(dn, |p| p.1.as_raw_fd()),
+            stdio.stderr.as_ref().map_or(dn, |p| p.1.as_raw_fd()),
+        );
+        // SAFETY: dup2 onto our own stdio; the container's init inherits these.
+        unsafe {
+            libc::dup2(c_in, 0);
+            libc::dup2(c_out, 1);
+            libc::dup2(c_err, 2);
+        }
+        let copts = skiff_core::CreateOptions { bundle: self.layout.container(&rec.id).bundle(), ..Default::default() };
+        let (c, master) = match self.runtime.create_with_terminal(&rec.id, &copts) {
+            Ok(x) => x,
+            Err(e) => return e.to_string(),
+        };
+        if let (Some(m), Some((rows, cols))) = (&master, opts.winsize) {
+            let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+            // SAFETY: TIOCSWINSZ with a winsize we own on the pty master.
+            unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        }
+        if let Err(e) = c.start() {
+            let _ = c.delete(true);
+            return e.to_string();
+        }
+        // Our copies of the container's ends go; the monitor's stdio is /dev/null.
+        // SAFETY: as above.
+        unsafe {
+            libc::dup2(dn, 0);
+            libc::dup2(dn, 1);
+            libc::dup2(dn, 2);
+        }
+        let mut pass = |flag: &str, fd: RawFd| {
+            clear_cloexec(fd);
+            argv.push(flag.to_string());
+            argv.push(fd.to_string());
+        };
+        if let Some(m) = master {
+            pass("--pty", m.into_raw_fd());
+        }
+        if let Some((ours, _)) = stdio.stdin {
+            pass("--stdin", ours.into_raw_fd());
+        }
+        if let Some((ours, _)) = stdio.stdout {
+            pass("--stdout", ours.into_raw_fd());
+        }
+        if let Some((ours, _)) = stdio.stderr {
+            pass("--stderr", ours.into_raw_fd());
+        }
+        if let Some(cl) = opts.client {
+            pass("--client", cl.into_raw_fd());
+        }
+        let me = std::process::id();
+        argv.extend(["--pid".into(), c.rec.pid.to_string(), "--".into(), self.exe.to_string_lossy().into_owned(), "--root".into(), self.layout.root.to_string_lossy().into_owned()]);
+        if self.rootless {
+            argv.push("--rootless".into());
+        }
+        argv.extend(["container-cleanup".into(), rec.id.clone()]);
+        let _ = nix::unistd::write(sync, format!("ok {} {me}\n", c.rec.pid).as_bytes());
+        let cargs: Vec<CString> = argv.iter().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
+        let path = match CString::new(self.monitor.as_os_str().as_bytes()) {
+            Ok(p) => p,
+            Err(e) => return e.to_string(),
+        };
+        let err = nix::unistd::execv(&path, &cargs).err().map(|e| e.to_string()).unwrap_or_default();
+        // No monitor: the container must not run unwatched.
+        let _ = c.delete(true);
+        format!("exec {}: {err}", self.monitor.display())
+    }
+}
+
+/// (read end, write end) → (write end, read end): for stdin the monitor writes.
+fn swap((r, w): (OwnedFd, OwnedFd)) -> (OwnedFd, OwnedFd) {
+    (w, r)
+}
+
+/// `ok INIT MONITOR` then nothing (the exec closed the pipe), or a line `err MSG`.
+fn parse_sync(text: &str) -> Result<(i32, i32)> {
+    if let Some(i) = text.find("err ") {
+        let msg = text[i + 4..].trim_end().to_string();
+        return Err(Error::from_start_failure(msg));
+    }
+    let mut it = text.strip_prefix("ok ").unwrap_or("").split_whitespace().map(|n| n.parse::<i32>().ok());
+    match (it.next().flatten(), it.next().flatten()) {
+        (Some(i), Some(m)) => Ok((i, m)),
+        _ => Err(Error::Other("container monitor died before the container started".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_lines() {
+        assert_eq!(parse_sync("ok 12 34\n").unwrap(), (12, 34));
+        assert_eq!(parse_sync("ok 12 34\nerr exec /x: ENOENT\n").unwrap_err().exit_code(), 127);
+        assert_eq!(parse_sync("err exec: \"nope\": executable file not found in $PATH\n").unwrap_err().exit_code(), 127);
+        assert!(parse_sync("").is_err());
+    }
+}

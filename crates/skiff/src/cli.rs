@@ -1,0 +1,593 @@
+//! The command line, with Docker's commands, flags and short forms.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about = "A daemonless, Docker-like container engine", disable_help_subcommand = true)]
+pub struct Cli {
+    /// The store (default /var/lib/skiff; $XDG_DATA_HOME/skiff for a non-root user)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<std::path::PathBuf>,
+    /// Run without root privileges (the default for a non-root user)
+    #[arg(long, global = true)]
+    pub rootless: bool,
+    /// Log what the engine does (and phase timings) to stderr
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// List containers
+    #[command(alias = "ls")]
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Attach to a running container's input and output
+    Attach(AttachArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(Ids),
+    /// Unpause all processes within one or more containers
+    Unpause(Ids),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Return low-level information on containers, images or volumes
+    Inspect(InspectArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container resource usage statistics
+    Stats(StatsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(Ids),
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Update the resource limits of one or more containers
+    Update(UpdateArgs),
+    /// List port mappings of a container
+    Port { container: String, port: Option<String> },
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Copy files between a container and the host
+    Cp(CpArgs),
+    /// Inspect changes to files on a container's filesystem
+    Diff { container: String },
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        cmd: ContainerCmd,
+    },
+    /// List images
+    Images(ImagesArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag { source: String, target: String },
+    /// Load images from a tar archive (docker-archive or oci-archive)
+    Load(LoadArgs),
+    /// Import a root filesystem tarball as an image
+    Import(ImportArgs),
+    /// Save images to a tar archive
+    Save(SaveArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
+    /// Manage skiff
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
+    /// Display system-wide information
+    Info(FormatArg),
+    /// Show the skiff version information
+    Version(FormatArg),
+    /// Run by a container's monitor when the container exits (not for users)
+    #[command(name = "container-cleanup", hide = true)]
+    ContainerCleanup { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCmd {
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    /// List containers
+    #[command(alias = "list", name = "ls")]
+    Ls(PsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCmd {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+    /// Remove one or more images
+    Rm(RmiArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag { source: String, target: String },
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Save images to a tar archive
+    Save(SaveArgs),
+    /// Load images from a tar archive
+    Load(LoadArgs),
+    /// Import a root filesystem tarball as an image
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCmd {
+    /// Create a volume
+    Create {
+        name: Option<String>,
+        #[arg(short = 'd', long, default_value = "local")]
+        driver: String,
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+    },
+    /// List volumes
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more volumes
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove unused volumes
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCmd {
+    /// Show disk usage
+    Df(FormatArg),
+    /// Remove unused data
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        force: bool,
+        #[arg(long)]
+        volumes: bool,
+    },
+    /// Display system-wide information
+    Info(FormatArg),
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagePruneArgs {
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Ids {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    #[arg(long = "mount")]
+    pub mounts: Vec<String>,
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Restart policy (no, on-failure[:max-retries], always, unless-stopped)
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    #[arg(long = "stop-timeout", allow_hyphen_values = true)]
+    pub stop_timeout: Option<i64>,
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Connect a container to a network (none, host)
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Write the container ID to the file
+    #[arg(long)]
+    pub cidfile: Option<String>,
+    /// Pull image before running (always, missing, never)
+    #[arg(long)]
+    pub pull: Option<String>,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// IMAGE [COMMAND] [ARG...]
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., value_name = "IMAGE [COMMAND] [ARG...]")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[arg(short, long)]
+    pub attach: bool,
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct PsArgs {
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(short = 'f', long)]
+    pub filter: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[arg(short, long)]
+    pub follow: bool,
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    #[arg(short, long)]
+    pub timestamps: bool,
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub details: bool,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// CONTAINER COMMAND [ARG...]
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., value_name = "CONTAINER COMMAND [ARG...]")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", allow_hyphen_values = true)]
+    pub time: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    #[arg(short, long)]
+    pub message: Option<String>,
+    #[arg(short, long)]
+    pub author: Option<String>,
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    #[arg(short, long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    pub container: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(short, long)]
+    pub output: Option<String>,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    pub src: String,
+    pub dst: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long)]
+    pub digests: bool,
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[arg(short, long)]
+    pub input: Option<String>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// A tar file, or - for standard input
+    pub file: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    #[arg(short, long)]
+    pub output: Option<String>,
+    /// docker-archive (default) or oci-archive
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[arg(short = 'H', long, default_value_t = true, action = ArgAction::Set)]
+    pub human: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+    pub image: String,
+}
