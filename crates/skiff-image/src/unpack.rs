@@ -446,8 +446,16 @@ impl Unpacker<'_> {
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta> {
         let h = entry.header();
         let mode = h.mode().map_err(|e| self.bad(raw, format!("mode: {e}")))? & 0o7777;
-        let mut uid = h.uid().map_err(|e| self.bad(raw, format!("uid: {e}")))?;
-        let mut gid = h.gid().map_err(|e| self.bad(raw, format!("gid: {e}")))?;
+        // An empty numeric field means 0 (as Go's archive/tar reads it).
+        let blank = |f: &[u8]| f.iter().all(|&b| b == 0 || b == b' ');
+        let mut uid = match h.uid() {
+            Err(_) if blank(&h.as_old().uid) => 0,
+            r => r.map_err(|e| self.bad(raw, format!("uid: {e}")))?,
+        };
+        let mut gid = match h.gid() {
+            Err(_) if blank(&h.as_old().gid) => 0,
+            r => r.map_err(|e| self.bad(raw, format!("gid: {e}")))?,
+        };
         let mut mtime = TimeSpec::new(h.mtime().unwrap_or(0) as i64, 0);
         if let Ok(Some(pax)) = entry.pax_extensions() {
             for ext in pax.flatten() {
