@@ -18,6 +18,16 @@ fn no_debris(s: &Store) {
 
 /// An OCI archive written by hand: one gzip layer, with knobs to make it lie.
 fn oci_archive(config_mut: impl Fn(&mut serde_json::Value), layer_digest_lie: bool) -> Vec<u8> {
+    oci_archive_tampered(config_mut, layer_digest_lie, None)
+}
+
+/// Same; `tamper` (0 config, 1 layer, 2 manifest) flips a byte of that blob after it was
+/// named by its digest.
+fn oci_archive_tampered(
+    config_mut: impl Fn(&mut serde_json::Value),
+    layer_digest_lie: bool,
+    tamper: Option<usize>,
+) -> Vec<u8> {
     let layer = gzip(&small_rootfs("oci"));
     let diff_id = crate::digest::sha256_of(&small_rootfs("oci"));
     let mut config = json!({
@@ -56,9 +66,14 @@ fn oci_archive(config_mut: impl Fn(&mut serde_json::Value), layer_digest_lie: bo
         h.set_cksum();
         b.append_data(&mut h, name, data).unwrap();
     };
-    for blob in [&config, &layer, &manifest] {
+    for (i, blob) in [&config, &layer, &manifest].into_iter().enumerate() {
         let name = format!("blobs/sha256/{}", crate::digest::hex_of(&crate::digest::sha256_of(blob)).unwrap());
-        add(name, blob);
+        let mut blob = blob.clone();
+        if tamper == Some(i) {
+            let mid = blob.len() / 2;
+            blob[mid] ^= 0x20;
+        }
+        add(name, &blob);
     }
     add("index.json".into(), &index);
     add("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#);
@@ -135,6 +150,12 @@ fn lying_archives_are_refused_and_leave_nothing() {
     good[pos + 1] = b'x';
     let e = s.load(&good[..]).unwrap_err();
     assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+    // Each kind of blob altered after it was named by its digest.
+    for (i, what) in ["config", "layer", "manifest"].into_iter().enumerate() {
+        let e = s.load(&oci_archive_tampered(|_| {}, false, Some(i))[..]).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{what}: {e}");
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
     // Truncated.
     let good = gzip(&oci_archive(|_| {}, false));
     assert!(s.load(&good[..good.len() - 40]).is_err());
@@ -142,4 +163,56 @@ fn lying_archives_are_refused_and_leave_nothing() {
     for d in ["layers", "blobs/sha256", "images", "tmp"] {
         assert_eq!(fs::read_dir(s.root().join(d)).unwrap().count(), 0, "{d} not empty");
     }
+}
+
+/// Rewrites a tar, passing each entry's name and data through `f`.
+fn rewrite(tar_bytes: &[u8], f: impl Fn(&str, Vec<u8>) -> (String, Vec<u8>)) -> Vec<u8> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut a = tar::Archive::new(tar_bytes);
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        let mut h = e.header().clone();
+        let (name, data) = f(&name, data);
+        h.set_size(data.len() as u64);
+        out.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn docker_archives_with_altered_layers_or_configs_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    a.import(&small_rootfs("dk")[..], &ImportOptions { reference: Some("dk".into()), ..Default::default() })
+        .unwrap();
+    let mut good = Vec::new();
+    a.save(&["dk".into()], ArchiveFormat::DockerArchive, &mut good).unwrap();
+    let s = store(&t, "s");
+    // A layer.tar whose content is not the config's diff_id (the file's bytes changed).
+    let bad_layer = rewrite(&good, |n, mut d| {
+        if n.ends_with("layer.tar") {
+            let p = d.windows(2).position(|w| w == b"dk").unwrap();
+            d[p] = b'X';
+        }
+        (n.to_string(), d)
+    });
+    let e = s.load(&bad_layer[..]).unwrap_err();
+    assert!(matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("diff_id"), "{e}");
+    // A config whose content is not the digest its file name says.
+    let bad_config = rewrite(&good, |n, mut d| {
+        if n.ends_with(".json") && n != "manifest.json" {
+            d.push(b' ');
+        }
+        (n.to_string(), d)
+    });
+    let e = s.load(&bad_config[..]).unwrap_err();
+    assert!(matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("config"), "{e}");
+    assert!(s.list().unwrap().is_empty());
+    assert_eq!(fs::read_dir(s.root().join("layers")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
+    // Unaltered, it loads.
+    assert_eq!(s.load(&good[..]).unwrap().len(), 1);
 }
