@@ -34,7 +34,7 @@ fn rootfs(marker: &str) -> Vec<u8> {
 /// its layer).
 fn work(s: &Store, who: &str, i: usize) {
     let marker = format!("content{}", i % 4);
-    let gone = i % 3 == 0;
+    let gone = i.is_multiple_of(3);
     let reference = if gone { format!("gone{who}") } else { format!("app:{who}") };
     let img = s
         .import(&rootfs(&marker)[..], &ImportOptions { reference: Some(reference.clone()), ..Default::default() })
@@ -123,13 +123,13 @@ fn thirty_processes_and_threads_at_once() {
         assert!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let imgs = check_consistent(&s);
-    let kept = (0..n).filter(|i| i % 3 != 0).count() * 2;
+    let kept = (0..n).filter(|i| !i.is_multiple_of(3)).count() * 2;
     assert_eq!(imgs.len(), kept);
-    for who in (0..n).filter(|i| i % 3 != 0).flat_map(|i| [format!("p{i}"), format!("t{i}")]) {
+    for who in (0..n).filter(|i| !i.is_multiple_of(3)).flat_map(|i| [format!("p{i}"), format!("t{i}")]) {
         let img = s.resolve(&format!("app:{who}")).unwrap();
         assert_eq!(s.resolve(&format!("extra:{who}")).unwrap().id, img.id);
     }
-    for i in (0..n).filter(|i| i % 3 == 0) {
+    for i in (0..n).filter(|i| i.is_multiple_of(3)) {
         assert!(s.resolve(&format!("gonep{i}")).is_err());
         assert!(s.resolve(&format!("extra:t{i}")).is_err());
     }
