@@ -216,3 +216,52 @@ fn docker_archives_with_altered_layers_or_configs_are_refused() {
     // Unaltered, it loads.
     assert_eq!(s.load(&good[..]).unwrap().len(), 1);
 }
+
+/// A writer that removes the image being saved on its first write.
+struct RemovingWriter<'a> {
+    store: &'a Store,
+    name: &'a str,
+    removed: bool,
+    out: Vec<u8>,
+}
+
+impl std::io::Write for RemovingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.removed {
+            self.removed = true;
+            // Would deadlock if save held the store lock while writing.
+            self.store.remove(self.name, false, &|_| false).unwrap();
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn save_pins_its_content_and_does_not_block_writers() {
+    let t = tempfile::tempdir().unwrap();
+    let a = store(&t, "a");
+    let img = a
+        .import(&small_rootfs("pin")[..], &ImportOptions { reference: Some("pin".into()), ..Default::default() })
+        .unwrap();
+    for format in [ArchiveFormat::DockerArchive, ArchiveFormat::OciArchive] {
+        let a = store(&t, &format!("{format:?}"));
+        a.load(&{
+            let mut v = Vec::new();
+            store(&t, "a").save(&["pin".into()], format, &mut v).unwrap();
+            v
+        }[..])
+        .unwrap();
+        let mut w = RemovingWriter { store: &a, name: "pin", removed: false, out: Vec::new() };
+        a.save(&["pin".into()], format, &mut w).unwrap();
+        assert!(a.list().unwrap().is_empty(), "remove did not happen");
+        assert_eq!(fs::read_dir(a.root().join("blobs/sha256")).unwrap().count(), 0);
+        // The archive written meanwhile is complete.
+        let b = store(&t, &format!("b{format:?}"));
+        assert_eq!(b.load(&w.out[..]).unwrap()[0].id, img.id);
+    }
+}

@@ -212,16 +212,7 @@ impl Unpacker<'_> {
                     .ok_or_else(|| self.bad(&raw, "symlink without a target"))?;
                 symlinkat(&*target, &pfd, name)
                     .map_err(|e| self.bad(&raw, format!("creating symlink: {e}")))?;
-                if !self.opts.rootless {
-                    fchownat(
-                        &pfd,
-                        name,
-                        Some(Uid::from_raw(meta.uid)),
-                        Some(Gid::from_raw(meta.gid)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| self.bad(&raw, format!("chown: {e}")))?;
-                }
+                self.chown_at(&raw, &pfd, name, &meta)?;
                 utimensat(&pfd, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink)
                     .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
             }
@@ -261,16 +252,7 @@ impl Unpacker<'_> {
                 let dev = nix::sys::stat::makedev(major.into(), minor.into());
                 mknodat(&pfd, name, sflag, Mode::from_bits_truncate(0o600), dev)
                     .map_err(|e| self.bad(&raw, format!("mknod: {e}")))?;
-                if !self.opts.rootless {
-                    fchownat(
-                        &pfd,
-                        name,
-                        Some(Uid::from_raw(meta.uid)),
-                        Some(Gid::from_raw(meta.gid)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| self.bad(&raw, format!("chown: {e}")))?;
-                }
+                self.chown_at(&raw, &pfd, name, &meta)?;
                 // Not a symlink (we just made it), so following is harmless.
                 fchmodat(
                     &pfd,
@@ -435,12 +417,37 @@ impl Unpacker<'_> {
         Ok(total)
     }
 
+    /// Sets the owner. Rootless, an id outside our user namespace's map cannot be set:
+    /// the file then keeps ours (logged), as with any unprivileged unpacker.
     fn own(&self, raw: &[u8], fd: impl AsFd, meta: &Meta) -> Result<()> {
-        if self.opts.rootless {
-            return Ok(());
+        let r = fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+        self.chown_result(raw, r)
+    }
+
+    fn chown_at(&self, raw: &[u8], dir: &OwnedFd, name: &[u8], meta: &Meta) -> Result<()> {
+        let r = fchownat(
+            dir,
+            name,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        self.chown_result(raw, r)
+    }
+
+    fn chown_result(&self, raw: &[u8], r: nix::Result<()>) -> Result<()> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(e @ (Errno::EPERM | Errno::EINVAL)) if self.opts.rootless => {
+                tracing::debug!(
+                    "layer {}: entry {:?}: chown: {e} (rootless: owner not kept)",
+                    self.layer,
+                    String::from_utf8_lossy(raw)
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.bad(raw, format!("chown: {e}"))),
         }
-        fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
-            .map_err(|e| self.bad(raw, format!("chown: {e}")))
     }
 
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta> {

@@ -241,3 +241,23 @@ fn a_file_replacing_a_directory_and_back() {
     assert_eq!(fs::read(layer.join("x")).unwrap(), b"now a file");
     assert!(fs::symlink_metadata(layer.join("z")).unwrap().is_dir());
 }
+
+#[test]
+fn rootless_uses_user_overlay_xattrs_and_whiteout_devices() {
+    let (_t, layer, _) = tmp();
+    let mut t = TarMaker::new();
+    t.entry("d/", Kind::Dir, 0o755, 0)
+        .entry("d/.wh..wh..opq", Kind::File(b""), 0o644, 0)
+        .entry("d/.wh.gone", Kind::File(b""), 0o644, 0)
+        .entry("f", Kind::File(b"x"), 0o644, 4242);
+    run(&t.finish(), &layer, true).unwrap();
+    assert_eq!(
+        crate::xattr::lget(&layer.join("d"), b"user.overlay.opaque").unwrap(),
+        Some(b"y".to_vec())
+    );
+    assert_eq!(crate::xattr::lget(&layer.join("d"), b"trusted.overlay.opaque").unwrap(), None);
+    // Unprivileged whiteout creation (char 0:0) is allowed since Linux 5.8.
+    let wh = fs::symlink_metadata(layer.join("d/gone")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert_eq!(fs::read(layer.join("f")).unwrap(), b"x");
+}
