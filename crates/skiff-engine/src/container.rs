@@ -53,6 +53,12 @@ impl Engine {
     /// they are closed once cleanup is done, which is what a foreground `run` waits for.
     pub fn cleanup(&self, id: &str, attached: &[i32]) -> Result<()> {
         let me = std::process::id() as i32;
+        let release = || {
+            for &fd in attached {
+                // SAFETY: closing fds the monitor handed us and nothing else uses.
+                unsafe { libc::close(fd) };
+            }
+        };
         let restart = (|| -> Result<Option<Duration>> {
             let (lock, mut rec) = match self.lock(id) {
                 Ok(x) => x,
@@ -63,11 +69,19 @@ impl Engine {
             if rec.state.monitor_pid != me || rec.state.status.is_active() {
                 return Ok(None);
             }
-            self.reconcile(&mut rec)?;
+            skiff_core::timing::mark("cleanup: locked");
             if rec.host_config.auto_remove {
                 drop(lock);
                 return self.remove(id, true, true).map(|()| None);
             }
+            // The exit is recorded before the (slower) unmount: a foreground `run` may go.
+            if let Ok(c) = self.runtime.load(id) {
+                c.delete(true)?;
+            }
+            rec.save(&self.layout.container(id).record())?;
+            release();
+            self.reconcile(&mut rec)?;
+            skiff_core::timing::mark("cleanup: runtime deleted, rootfs unmounted");
             if !should_restart(&rec) {
                 return Ok(None);
             }
@@ -77,10 +91,7 @@ impl Engine {
             let n = rec.restart_count.min(10);
             Ok(Some(Duration::from_millis((100u64 << n).min(60_000))))
         })();
-        for &fd in attached {
-            // SAFETY: closing fds the monitor handed us and nothing else uses.
-            unsafe { libc::close(fd) };
-        }
+        release();
         if let Some(delay) = restart? {
             std::thread::sleep(delay);
             let rec = self.load(id)?;

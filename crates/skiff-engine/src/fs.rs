@@ -85,7 +85,7 @@ impl Engine {
         let mounted_here = !rootfs::is_mounted(&dir.merged());
         if mounted_here {
             let image = self.images.resolve(&rec.image_id)?;
-            rootfs::mount(&dir, &self.images.layer_dirs(&image)?, self.rootless)?;
+            rootfs::mount(&dir, &self.images.layer_dirs(&image)?, self.rootless, false)?;
         }
         let pause = rec.state.status == Status::Running;
         let c = if pause { self.runtime.load(id).ok() } else { None };

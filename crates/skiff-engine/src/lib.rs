@@ -9,7 +9,7 @@
 //! command reads the store, does its work under file locks, and exits.
 
 pub mod attach;
-// TEMP until skiff-image commit lands: pub mod commit;
+pub mod commit;
 pub mod container;
 pub mod error;
 pub mod inspect;

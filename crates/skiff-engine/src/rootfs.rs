@@ -36,7 +36,9 @@ fn unescape(s: &str) -> Vec<u8> {
 }
 
 /// Mounts the overlay (no-op if already mounted). `layers` are bottom first.
-pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool) -> Result<PathBuf> {
+/// `volatile` (for `--rm` containers) skips overlayfs's sync of the upper filesystem at
+/// unmount, which costs tens of ms; such a container's files need not survive a host crash.
+pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool, volatile: bool) -> Result<PathBuf> {
     let merged = dir.merged();
     if is_mounted(&merged) {
         return Ok(merged);
@@ -44,19 +46,20 @@ pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool) -> Result<P
     for d in [dir.upper(), dir.work(), merged.clone()] {
         std::fs::create_dir_all(&d).map_err(|e| Error::io("mkdir", &d, e))?;
     }
-    let mut lowers: Vec<PathBuf> = layers.iter().rev().cloned().collect();
-    if lowers.is_empty() {
-        let empty = dir.path().join("empty");
-        std::fs::create_dir_all(&empty).map_err(|e| Error::io("mkdir", &empty, e))?;
-        lowers.push(empty);
-    }
+    let mut lowers = vec![init_layer(dir)?];
+    lowers.extend(layers.iter().rev().cloned());
     let lower = lowers.iter().map(|p| p.to_string_lossy().replace(':', "\\:")).collect::<Vec<_>>().join(":");
-    let mut data = format!("lowerdir={lower},upperdir={},workdir={}", dir.upper().display(), dir.work().display());
+    // No redirects or metadata-only copies: the upper dir must hold whole files, so that
+    // `commit` and `diff` can read it alone.
+    let mut data = format!("lowerdir={lower},upperdir={},workdir={},redirect_dir=off,metacopy=off", dir.upper().display(), dir.work().display());
     if rootless {
         data.push_str(",userxattr");
     }
+    if volatile {
+        data.push_str(",volatile");
+    }
     // One page of mount data: past that, the new mount API takes the layers one at a time.
-    let r = if data.len() < 4000 { mount_classic(&merged, &data) } else { mount_fsconfig(&merged, &lowers, dir, rootless) };
+    let r = if data.len() < 4000 { mount_classic(&merged, &data) } else { mount_fsconfig(&merged, &lowers, dir, rootless, volatile) };
     r.map_err(|e| Error::Other(format!("mount overlay on {}: {e}", merged.display())))?;
     Ok(merged)
 }
@@ -74,7 +77,7 @@ fn mount_classic(target: &Path, data: &str) -> std::io::Result<()> {
 }
 
 /// fsopen("overlay") + `lowerdir+` per layer (kernel ≥ 6.8): no limit on the layer count.
-fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootless: bool) -> std::io::Result<()> {
+fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootless: bool, volatile: bool) -> std::io::Result<()> {
     const FSCONFIG_SET_FLAG: libc::c_uint = 0;
     const FSCONFIG_SET_STRING: libc::c_uint = 1;
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
@@ -93,8 +96,13 @@ fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootles
             }
             set("upperdir", &dir.upper())?;
             set("workdir", &dir.work())?;
+            set("redirect_dir", Path::new("off"))?;
+            set("metacopy", Path::new("off"))?;
             if rootless {
                 check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_FLAG, c"userxattr".as_ptr(), std::ptr::null::<u8>(), 0))?;
+            }
+            if volatile {
+                check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_FLAG, c"volatile".as_ptr(), std::ptr::null::<u8>(), 0))?;
             }
             check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0))?;
             let mnt = check(libc::syscall(libc::SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, libc::MOUNT_ATTR_NODEV))?;
@@ -106,6 +114,25 @@ fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootles
         libc::close(fs);
         r
     }
+}
+
+/// Docker's "init layer": the mount points the engine always uses, as the topmost read-only
+/// layer, so that the runtime never creates them in the upper dir and they never show in
+/// `diff` or `commit`.
+fn init_layer(dir: &ContainerDir) -> Result<PathBuf> {
+    let init = dir.path().join("init");
+    if init.join("etc/hosts").exists() {
+        return Ok(init);
+    }
+    for d in ["etc", "proc", "sys", "dev"] {
+        let p = init.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| Error::io("mkdir", &p, e))?;
+    }
+    for f in ["etc/resolv.conf", "etc/hostname", "etc/hosts"] {
+        let p = init.join(f);
+        std::fs::write(&p, b"").map_err(|e| Error::io("create", &p, e))?;
+    }
+    Ok(init)
 }
 
 /// Unmounts the overlay if mounted (lazily if busy).

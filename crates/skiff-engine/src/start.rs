@@ -68,7 +68,9 @@ impl Engine {
         let dir = self.layout.container(&rec.id);
         let image = self.images.resolve(&rec.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
-        let rootfs = rootfs::mount(&dir, &layers, self.rootless)?;
+        skiff_core::timing::mark("engine: image resolved");
+        let rootfs = rootfs::mount(&dir, &layers, self.rootless, rec.host_config.auto_remove)?;
+        skiff_core::timing::mark("engine: overlay mounted");
         let user = users::lookup(&rootfs, &rec.config.user)?;
         let image_env = image.config.config().as_ref().and_then(|c| c.env().clone()).unwrap_or_default();
         let env = spec::environment(rec, &image_env, &user);
@@ -84,7 +86,9 @@ impl Engine {
         let cfg = bundle.join("config.json");
         std::fs::write(&cfg, serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| Error::io("write", &cfg, e))?;
         let _ = std::fs::remove_file(dir.exit());
+        skiff_core::timing::mark("engine: config.json written");
         let (init, monitor) = self.spawn(rec, opts)?;
+        skiff_core::timing::mark("engine: monitor reports the container started");
         rec.state.status = Status::Running;
         rec.state.pid = init;
         rec.state.monitor_pid = monitor;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod log;
 mod table;
 mod template;
 
@@ -39,7 +40,7 @@ fn main() {
         }
     };
     if cli.debug {
-        std::env::set_var("SKIFF_DEBUG", "1");
+        log::init();
     }
     let code = match cmd::dispatch(cli) {
         Ok(code) => code,

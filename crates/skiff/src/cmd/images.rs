@@ -229,6 +229,9 @@ pub fn history(e: &Engine, a: HistoryArgs) -> Result<i32> {
 }
 
 pub fn commit(e: &Engine, a: CommitArgs) -> Result<i32> {
-    let _ = (e, a);
-    Err(fail("commit: not available yet"))
+    let id = e.resolve(&a.container).map_err(|x| fail(x.to_string()))?;
+    let req = skiff_engine::commit::CommitRequest { reference: a.reference.clone(), changes: a.change.clone(), comment: a.message.clone(), author: a.author.clone(), pause: a.pause };
+    let img = e.commit(&id, &req).map_err(|x| fail(x.to_string()))?;
+    println!("{}", img.id);
+    Ok(0)
 }
