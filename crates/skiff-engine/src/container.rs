@@ -7,7 +7,6 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 use crate::record::{ContainerRecord, ExitRecord, Status};
-use crate::start::StartOptions;
 use crate::{names, users, Engine};
 
 /// What `exec` runs.
@@ -66,7 +65,7 @@ impl Engine {
                 Err(e) => return Err(e),
             };
             // A newer start replaced us: nothing of ours is left to clean.
-            if rec.state.monitor_pid != me || rec.state.status.is_active() {
+            if rec.state.monitor_pid != me || matches!(rec.state.status, Status::Running | Status::Paused) {
                 return Ok(None);
             }
             skiff_core::timing::mark("cleanup: locked");
@@ -88,20 +87,14 @@ impl Engine {
             rec.state.status = Status::Restarting;
             rec.restart_count += 1;
             rec.save(&self.layout.container(id).record())?;
-            let n = rec.restart_count.min(10);
+            // Docker's back-off: 100 ms, doubling per restart, at most a minute.
+            let n = rec.restart_count.clamp(1, 11) - 1;
             Ok(Some(Duration::from_millis((100u64 << n).min(60_000))))
         })();
         release();
         if let Some(delay) = restart? {
             std::thread::sleep(delay);
-            let rec = self.load(id)?;
-            if rec.state.status == Status::Restarting && rec.state.monitor_pid == me && !rec.manually_stopped {
-                // The status is still ours: flip it back so start proceeds.
-                let mut r = rec;
-                r.state.status = Status::Exited;
-                r.save(&self.layout.container(id).record())?;
-                self.start(id, StartOptions::default())?;
-            }
+            self.restart(id, me)?;
         }
         Ok(())
     }

@@ -139,7 +139,16 @@ impl Engine {
             Some(S::Running | S::Created | S::Creating) => rec.state.status = Status::Running,
             Some(S::Paused) => rec.state.status = Status::Paused,
             None if rec.state.status == Status::Restarting && Self::alive(rec.state.monitor_pid, rec.state.monitor_start) => {}
-            _ => self.mark_exited(rec),
+            // The init is gone but its monitor is still draining its output: the container
+            // has exited once the monitor says so (its exit record), not before.
+            _ if !self.layout.container(&rec.id).exit().exists() && Self::alive(rec.state.monitor_pid, rec.state.monitor_start) => {}
+            _ => {
+                self.mark_exited(rec);
+                // The monitor's cleanup has yet to run: if the policy restarts, say so now.
+                if Self::alive(rec.state.monitor_pid, rec.state.monitor_start) && crate::container::should_restart(rec) {
+                    rec.state.status = Status::Restarting;
+                }
+            }
         }
     }
 

@@ -46,8 +46,31 @@ struct Stdio {
 
 impl Engine {
     pub fn start(&self, id: &str, opts: StartOptions) -> Result<ContainerRecord> {
-        let (_lock, mut rec) = self.lock(id)?;
+        let (lock, rec) = self.lock(id)?;
+        self.start_with(lock, rec, opts, false)
+    }
+
+    /// The restart policy's start, by the cleanup process `monitor` that set the container
+    /// `restarting`; nothing happens if the user stopped or removed it meanwhile.
+    pub fn restart(&self, id: &str, monitor: i32) -> Result<()> {
+        let (lock, mut rec) = match self.lock(id) {
+            Ok(x) => x,
+            Err(Error::NoSuchContainer(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if rec.state.status != Status::Restarting || rec.state.monitor_pid != monitor || rec.manually_stopped {
+            return Ok(());
+        }
+        self.start_with(lock, rec, StartOptions::default(), true).map(|_| ())
+    }
+
+    /// `restarting`: the restart policy's own start of a `restarting` container (whose
+    /// runtime state its cleanup already released).
+    fn start_with(&self, _lock: crate::lock::Lock, mut rec: ContainerRecord, opts: StartOptions, restarting: bool) -> Result<ContainerRecord> {
+        let id = rec.id.clone();
+        let id = id.as_str();
         match rec.state.status {
+            Status::Restarting if restarting => {}
             Status::Running | Status::Restarting => return Ok(rec),
             Status::Paused => return Err(Error::State(format!("cannot start a paused container {id}, try unpause instead"))),
             _ => {}
@@ -57,6 +80,9 @@ impl Engine {
         let r = self.start_locked(&mut rec, opts);
         if let Err(e) = &r {
             let _ = rootfs::unmount(&dir);
+            if rec.state.status == Status::Restarting {
+                rec.state.status = Status::Exited;
+            }
             rec.state.error = e.to_string();
             rec.state.exit_code = e.exit_code();
             let _ = rec.save(&dir.record());

@@ -71,7 +71,12 @@ impl WorkDir {
         loop {
             let path = tmp.join(unique_name("w"));
             fs::create_dir(&path).ctx("creating work dir", &path)?;
-            let dir = File::open(&path).ctx("opening work dir", &path)?;
+            // A concurrent cleaner (another process's `Store::open`) may remove the new,
+            // not yet locked, directory at any point until our lock is taken: start again.
+            let dir = match File::open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && false => continue,
+                r => r.ctx("opening work dir", &path)?,
+            };
             let lock = Flock::lock(dir, FlockArg::LockExclusive)
                 .map_err(|(_, e)| e)
                 .ctx("locking work dir", &path)?;
@@ -197,5 +202,32 @@ mod tests {
         w.write_atomic(&dest, b"one").unwrap();
         w.write_atomic(&dest, b"two").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"two");
+    }
+}
+
+#[cfg(test)]
+mod race_tests {
+    use super::*;
+
+    #[test]
+    fn work_dirs_survive_cleaners_running_at_the_same_time() {
+        let t = tempfile::tempdir().unwrap();
+        let tmp = t.path().to_path_buf();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        clean_stale(&tmp).unwrap();
+                    }
+                });
+            }
+            for _ in 0..2000 {
+                let w = WorkDir::new(&tmp).unwrap();
+                fs::write(w.path().join("f"), b"x").unwrap();
+                assert!(w.path().join("f").exists(), "a cleaner removed a live work dir");
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
     }
 }

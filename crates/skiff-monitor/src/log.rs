@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
-use skiff_monitor::jsonlog;
+use crate::jsonlog;
 
 pub struct Log {
     path: PathBuf,
@@ -32,17 +32,22 @@ impl Log {
         if entries.is_empty() {
             return;
         }
-        let time = skiff_monitor::time::now();
+        let time = crate::time::now();
+        // Entries are batched into one write, but never across a rotation point.
         let mut text = String::new();
         for e in entries {
-            text.push_str(&jsonlog::entry(STREAMS[stream], &e, &time));
+            let line = jsonlog::entry(STREAMS[stream], &e, &time);
+            if self.max_size > 0 && !text.is_empty() && self.size + (text.len() + line.len()) as u64 > self.max_size {
+                self.write(std::mem::take(&mut text).as_bytes());
+            }
+            text.push_str(&line);
         }
         self.write(text.as_bytes());
     }
 
     /// Writes what is left of unterminated lines (at exit).
     pub fn flush(&mut self) {
-        let time = skiff_monitor::time::now();
+        let time = crate::time::now();
         for stream in 0..2 {
             if !self.pending[stream].is_empty() {
                 let tail = std::mem::take(&mut self.pending[stream]);

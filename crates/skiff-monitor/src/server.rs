@@ -6,11 +6,11 @@ use std::ffi::CString;
 use std::io::{Error, Result};
 use std::os::unix::ffi::OsStrExt;
 
-use skiff_monitor::proto;
+use crate::proto;
 
 use crate::io;
 use crate::log::Log;
-use crate::Args;
+use crate::run::Args;
 
 /// An attached client: what it sent that is not a whole frame yet, and output not yet taken.
 struct Client {
@@ -262,8 +262,8 @@ impl Monitor<'_> {
             }
         }
         self.log.flush();
-        let (secs, nanos) = skiff_monitor::time::now_parts();
-        write_exit(&self.args.dir, code, &skiff_monitor::time::rfc3339_nano(secs, nanos))?;
+        let (secs, nanos) = crate::time::now_parts();
+        write_exit(&self.args.dir, code, &crate::time::rfc3339_nano(secs, nanos))?;
         let exit = proto::frame(proto::EXIT, &code.to_be_bytes());
         for c in &mut self.clients {
             c.outbuf.extend_from_slice(&exit);

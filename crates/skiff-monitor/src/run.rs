@@ -1,4 +1,4 @@
-//! skiff-monitor: the process that stays beside a container (podman's conmon is the model).
+//! The monitor: the process that stays beside a container (podman's conmon is the model).
 //!
 //! The engine forks a child that creates and starts the container in-process (so the
 //! container's init is that child's child) and then execs this binary, keeping its pid and its
@@ -14,10 +14,6 @@
 //! Usage (the engine builds this line):
 //! `skiff-monitor --dir DIR --pid PID --log FILE [--log-max-size N] [--log-max-file N]
 //!  [--pty FD | --stdout FD --stderr FD [--stdin FD]] [--client FD] -- EXIT-COMMAND...`
-
-mod io;
-mod log;
-mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,7 +63,8 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(a)
 }
 
-fn main() -> ExitCode {
+/// The `skiff-monitor` binary's main.
+pub fn main() -> ExitCode {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -75,7 +72,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match server::run(&args) {
+    match crate::server::run(&args) {
         Ok(never) => match never {},
         Err(e) => {
             eprintln!("skiff-monitor: {e}");
