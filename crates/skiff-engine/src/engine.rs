@@ -9,7 +9,7 @@ use crate::layout::Layout;
 use crate::lock;
 use crate::names;
 use crate::options::{self, CreateRequest};
-use crate::record::{Config, ContainerRecord, ExitRecord, HostConfig, LogConfig, Status};
+use crate::record::{Config, ContainerRecord, ExitRecord, HostConfig, LogConfig, MonitorFile, Status};
 use crate::rootfs;
 use crate::units;
 use crate::volumes::Volumes;
@@ -130,6 +130,19 @@ impl Engine {
     /// Derives the status from what is running now: the record says what was last written,
     /// the runtime state and the monitor's exit record say what happened since.
     pub fn live(&self, rec: &mut ContainerRecord) {
+        if rec.state.status == Status::Created {
+            // A start whose caller died before recording it: the monitor left its pid.
+            match MonitorFile::load(&self.layout.container(&rec.id).monitor_file()) {
+                Some(m) if self.runtime.load(&rec.id).is_ok() => {
+                    rec.state.status = Status::Running;
+                    rec.state.pid = m.init;
+                    rec.state.monitor_pid = m.pid;
+                    rec.state.monitor_start = m.start;
+                    rec.state.started_at = m.started_at;
+                }
+                _ => return,
+            }
+        }
         if !rec.state.status.is_active() {
             return;
         }
@@ -205,6 +218,8 @@ impl Engine {
         let dir = self.layout.container(&rec.id);
         let made = (|| {
             std::fs::create_dir_all(dir.path()).map_err(|e| Error::io("create", dir.path(), e))?;
+            // Held until the record exists: `sweep` leaves a locked, record-less dir alone.
+            let _creating = lock::exclusive(&dir.lock())?;
             self.resolve_volumes(&mut rec)?;
             if let Some(p) = seccomp_file(&rec.host_config) {
                 let text = std::fs::read(p).map_err(|e| Error::Invalid(format!("opening seccomp profile ({p}) failed: {e}")))?;
@@ -370,13 +385,30 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes what removals killed midway left behind (`containers/.removing-*`).
+    /// Deletes what commands killed midway left behind: removals (`containers/.removing-*`)
+    /// and creations that never wrote their record (no lock held on them).
     pub fn sweep(&self) {
-        if let Ok(rd) = std::fs::read_dir(self.layout.containers()) {
+        let Ok(rd) = std::fs::read_dir(self.layout.containers()) else { return };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dir = crate::layout::ContainerDir(e.path());
+            let stale = if name.starts_with(".removing-") {
+                true
+            } else {
+                !dir.record().exists() && matches!(lock::try_exclusive(&dir.lock()), Ok(Some(_)))
+            };
+            if stale {
+                let _ = rootfs::unmount(&dir);
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        // Names whose container is gone.
+        if let Ok(rd) = std::fs::read_dir(self.layout.names()) {
             for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with(".removing-") {
-                    let _ = rootfs::unmount(&crate::layout::ContainerDir(e.path()));
-                    let _ = std::fs::remove_dir_all(e.path());
+                if let Ok(id) = std::fs::read_link(e.path()) {
+                    if !self.layout.container(&id.to_string_lossy()).path().exists() {
+                        let _ = std::fs::remove_file(e.path());
+                    }
                 }
             }
         }

@@ -62,6 +62,9 @@ impl ContainerDir {
     pub fn exit(&self) -> PathBuf {
         self.0.join("exit.json")
     }
+    pub fn monitor_file(&self) -> PathBuf {
+        self.0.join("monitor.json")
+    }
     pub fn attach(&self) -> PathBuf {
         self.0.join("attach.sock")
     }

@@ -207,3 +207,19 @@ impl ExitRecord {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
 }
+
+/// Written by the monitor-to-be once the container runs (`<dir>/monitor.json`), so that a
+/// start whose caller was killed before recording it is still known.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorFile {
+    pub pid: i32,
+    pub start: u64,
+    pub init: i32,
+    pub started_at: String,
+}
+
+impl MonitorFile {
+    pub fn load(path: &Path) -> Option<MonitorFile> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+}

@@ -53,7 +53,7 @@ impl Engine {
     /// The restart policy's start, by the cleanup process `monitor` that set the container
     /// `restarting`; nothing happens if the user stopped or removed it meanwhile.
     pub fn restart(&self, id: &str, monitor: i32) -> Result<()> {
-        let (lock, mut rec) = match self.lock(id) {
+        let (lock, rec) = match self.lock(id) {
             Ok(x) => x,
             Err(Error::NoSuchContainer(_)) => return Ok(()),
             Err(e) => return Err(e),
@@ -112,6 +112,7 @@ impl Engine {
         let cfg = bundle.join("config.json");
         std::fs::write(&cfg, serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| Error::io("write", &cfg, e))?;
         let _ = std::fs::remove_file(dir.exit());
+        let _ = std::fs::remove_file(dir.monitor_file());
         skiff_core::timing::mark("engine: config.json written");
         let (init, monitor) = self.spawn(rec, opts)?;
         skiff_core::timing::mark("engine: monitor reports the container started");
@@ -235,6 +236,14 @@ impl Engine {
             pass("--client", cl.into_raw_fd());
         }
         let me = std::process::id();
+        let mf = crate::record::MonitorFile {
+            pid: me as i32,
+            start: skiff_core::state::proc_stat(me as i32).map(|(_, t)| t).unwrap_or(0),
+            init: c.rec.pid,
+            started_at: skiff_monitor::time::now(),
+        };
+        let mpath = self.layout.container(&rec.id).monitor_file();
+        let _ = std::fs::write(&mpath, serde_json::to_vec(&mf).unwrap_or_default());
         argv.extend(["--pid".into(), c.rec.pid.to_string(), "--".into(), self.exe.to_string_lossy().into_owned(), "--root".into(), self.layout.root.to_string_lossy().into_owned()]);
         if self.rootless {
             argv.push("--rootless".into());

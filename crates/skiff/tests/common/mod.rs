@@ -11,19 +11,26 @@ pub fn skiff_bin() -> &'static str {
     env!("CARGO_BIN_EXE_skiff")
 }
 
-/// The busybox rootfs tarball, made once per test binary by `scripts/mkrootfs.sh`.
+/// The busybox rootfs tarball, made once (in cargo's target tmp dir) by `scripts/mkrootfs.sh`.
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("skiff-test-bb-{}", std::process::id()));
-        let rootfs = dir.join("rootfs");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let tar = dir.join("busybox-rootfs.tar");
+        if tar.exists() {
+            return tar;
+        }
+        let work = dir.join(format!("bb-{}", std::process::id()));
+        let rootfs = work.join("rootfs");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mkrootfs.sh");
         let st = Command::new("sh").arg(&script).arg(&rootfs).status().expect("run mkrootfs.sh");
         assert!(st.success(), "mkrootfs.sh failed (is busybox-static installed?)");
-        let tar = dir.join("busybox.tar");
-        let st = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+        let tmp = work.join("busybox.tar");
+        let st = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tmp).arg(".").status().expect("tar");
         assert!(st.success());
-        std::fs::remove_dir_all(&rootfs).ok();
+        // Atomic: concurrent test binaries each make one, the last rename wins, all equal.
+        std::fs::rename(&tmp, &tar).expect("place busybox tar");
+        std::fs::remove_dir_all(&work).ok();
         tar
     })
 }
