@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="busybox-static runc crun hyperfine uidmap procps libseccomp-dev pkg-config podman conmon containerd skopeo umoci netavark aardvark-dns iptables"
+PKGS="busybox-static runc crun hyperfine uidmap procps libseccomp-dev pkg-config podman conmon containerd skopeo umoci netavark aardvark-dns iptables tini docker.io util-linux"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -26,4 +26,4 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 cargo build --release --workspace
-echo "setup: built $(pwd)/target/release/skiff-runtime"
+echo "setup: built $(pwd)/target/release/skiff, skiff-monitor and skiff-runtime"
