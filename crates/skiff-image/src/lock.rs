@@ -74,7 +74,7 @@ impl WorkDir {
             // A concurrent cleaner (another process's `Store::open`) may remove the new,
             // not yet locked, directory at any point until our lock is taken: start again.
             let dir = match File::open(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && false => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 r => r.ctx("opening work dir", &path)?,
             };
             let lock = Flock::lock(dir, FlockArg::LockExclusive)
@@ -214,20 +214,27 @@ mod race_tests {
         let t = tempfile::tempdir().unwrap();
         let tmp = t.path().to_path_buf();
         let stop = std::sync::atomic::AtomicBool::new(false);
+        // Stops the cleaners even when an assertion fails (else the scope never ends).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
         std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
                     while !stop.load(Ordering::Relaxed) {
-                        clean_stale(&tmp).unwrap();
+                        let _ = clean_stale(&tmp);
                     }
                 });
             }
+            let _stop = Stop(&stop);
             for _ in 0..2000 {
                 let w = WorkDir::new(&tmp).unwrap();
                 fs::write(w.path().join("f"), b"x").unwrap();
                 assert!(w.path().join("f").exists(), "a cleaner removed a live work dir");
             }
-            stop.store(true, Ordering::Relaxed);
         });
     }
 }
