@@ -44,7 +44,11 @@ fn time<T>(what: &str, bytes: u64, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let r = f();
     let s = t.elapsed().as_secs_f64();
-    println!("{what:<28} {:>8.0} ms  {:>7.0} MB/s", s * 1000.0, bytes as f64 / s / 1e6);
+    println!(
+        "{what:<28} {:>8.0} ms  {:>7.0} MB/s",
+        s * 1000.0,
+        bytes as f64 / s / 1e6
+    );
     r
 }
 
@@ -62,7 +66,15 @@ fn main() {
     let store = Store::open(t.join("store"), StoreOptions::default()).unwrap();
 
     let img = time("import (plain tar)", bytes, || {
-        store.import(&tar[..], &ImportOptions { reference: Some("bench:base".into()), ..Default::default() }).unwrap()
+        store
+            .import(
+                &tar[..],
+                &ImportOptions {
+                    reference: Some("bench:base".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
     });
     let upper = t.join("upper");
     fs::create_dir_all(&upper).unwrap();
@@ -84,11 +96,19 @@ fn main() {
     let archive = t.join("a.tar");
     time("save docker-archive (2 layers)", 2 * bytes, || {
         let f = fs::File::create(&archive).unwrap();
-        store.save(&["bench:top".into()], ArchiveFormat::DockerArchive, std::io::BufWriter::new(f)).unwrap()
+        store
+            .save(
+                &["bench:top".into()],
+                ArchiveFormat::DockerArchive,
+                std::io::BufWriter::new(f),
+            )
+            .unwrap()
     });
     let other = Store::open(t.join("store2"), StoreOptions::default()).unwrap();
     time("load docker-archive (2 layers)", 2 * bytes, || {
-        other.load(std::io::BufReader::new(fs::File::open(&archive).unwrap())).unwrap()
+        other
+            .load(std::io::BufReader::new(fs::File::open(&archive).unwrap()))
+            .unwrap()
     });
     time("list + resolve", 0, || {
         other.list().unwrap();

@@ -62,7 +62,10 @@ impl Archive {
             files: HashMap::new(),
             links: HashMap::new(),
         };
-        for entry in tar.entries().map_err(|e| arch_err(format!("reading: {e}")))? {
+        for entry in tar
+            .entries()
+            .map_err(|e| arch_err(format!("reading: {e}")))?
+        {
             let entry = entry.map_err(|e| arch_err(format!("reading: {e}")))?;
             let name = norm(&String::from_utf8_lossy(&entry.path_bytes()));
             match entry.header().entry_type() {
@@ -202,8 +205,12 @@ impl Store {
                 if !have && !unpacked.contains_key(diff_id) {
                     let file = File::open(&blob.path).ctx("opening", &blob.path)?;
                     let r = compress::decompress(BufReader::with_capacity(256 * 1024, file))
-                        .map_err(|e| Error::LayerRead { layer: label.clone(), source: e })?;
-                    let staged = layers::stage(work, &label, r, Some(diff_id), self.unpack_options())?;
+                        .map_err(|e| Error::LayerRead {
+                            layer: label.clone(),
+                            source: e,
+                        })?;
+                    let staged =
+                        layers::stage(work, &label, r, Some(diff_id), self.unpack_options())?;
                     unpacked.insert(diff_id.clone(), staged);
                 } else if have && comp != Compression::None {
                     verify_diff_id(blob, diff_id, &label)?;
@@ -216,7 +223,9 @@ impl Store {
                 }
                 let unpacked_size = match unpacked.get(diff_id) {
                     Some(s) => s.meta.size,
-                    None => layers::read_meta(self.root(), diff_id).map(|m| m.size).unwrap_or(0),
+                    None => layers::read_meta(self.root(), diff_id)
+                        .map(|m| m.size)
+                        .unwrap_or(0),
                 };
                 layer_list.push(Layer {
                     diff_id: diff_id.clone(),
@@ -263,7 +272,9 @@ impl Store {
                 other => return other,
             }
         }
-        Err(Error::Other("load: content removed concurrently twice".into()))
+        Err(Error::Other(
+            "load: content removed concurrently twice".into(),
+        ))
     }
 }
 
@@ -287,9 +298,15 @@ fn media_type(c: Compression) -> &'static str {
 /// Decompresses and hashes a layer blob without unpacking it.
 fn verify_diff_id(blob: &Staged, diff_id: &str, label: &str) -> Result<()> {
     let f = File::open(&blob.path).ctx("opening", &blob.path)?;
-    let read_err = |e| Error::LayerRead { layer: label.to_string(), source: e };
+    let read_err = |e| Error::LayerRead {
+        layer: label.to_string(),
+        source: e,
+    };
     let mut r = HashReader::new(compress::decompress(BufReader::new(f)).map_err(read_err)?);
-    r.drain().map_err(|e| Error::LayerRead { layer: label.to_string(), source: e })?;
+    r.drain().map_err(|e| Error::LayerRead {
+        layer: label.to_string(),
+        source: e,
+    })?;
     let (actual, _) = r.finish();
     if actual != diff_id {
         return Err(Error::DigestMismatch {
@@ -360,8 +377,9 @@ fn oci_images(a: &Archive) -> Result<Vec<Found<'_>>> {
     for desc in index.manifests() {
         let tags = oci_names(desc.annotations().as_ref());
         let (m, mt) = resolve_manifest(a, desc, 0)?;
-        let manifest: ImageManifest = serde_json::from_slice(&std::fs::read(&m.path).ctx("reading", &m.path)?)
-            .map_err(|e| json_err(format!("manifest {}", m.digest), e))?;
+        let manifest: ImageManifest =
+            serde_json::from_slice(&std::fs::read(&m.path).ctx("reading", &m.path)?)
+                .map_err(|e| json_err(format!("manifest {}", m.digest), e))?;
         let c = manifest.config();
         let config = a.blob(c.digest().as_ref(), c.size(), "config")?;
         let layers = manifest
@@ -371,7 +389,9 @@ fn oci_images(a: &Archive) -> Result<Vec<Found<'_>>> {
             .collect::<Result<Vec<_>>>()?;
         // Several index entries may name one manifest: merge their tags.
         if let Some(prev) = out.iter_mut().find(|f: &&mut Found<'_>| {
-            f.manifest.as_ref().is_some_and(|(pm, _)| pm.digest == m.digest)
+            f.manifest
+                .as_ref()
+                .is_some_and(|(pm, _)| pm.digest == m.digest)
         }) {
             prev.tags.extend(tags);
             continue;
@@ -401,8 +421,9 @@ fn resolve_manifest<'a>(
     if !is_index {
         return Ok((blob, mt));
     }
-    let idx: ImageIndex = serde_json::from_slice(&std::fs::read(&blob.path).ctx("reading", &blob.path)?)
-        .map_err(|e| json_err(format!("index {}", blob.digest), e))?;
+    let idx: ImageIndex =
+        serde_json::from_slice(&std::fs::read(&blob.path).ctx("reading", &blob.path)?)
+            .map_err(|e| json_err(format!("index {}", blob.digest), e))?;
     let arch = host_arch();
     let pick = idx
         .manifests()
@@ -412,7 +433,12 @@ fn resolve_manifest<'a>(
                 .as_ref()
                 .is_none_or(|p| p.architecture() == &arch && p.os().to_string() == "linux")
         })
-        .ok_or_else(|| arch_err(format!("index {} has no manifest for linux/{arch}", blob.digest)))?;
+        .ok_or_else(|| {
+            arch_err(format!(
+                "index {} has no manifest for linux/{arch}",
+                blob.digest
+            ))
+        })?;
     resolve_manifest(a, pick, depth + 1)
 }
 

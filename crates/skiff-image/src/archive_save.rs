@@ -59,7 +59,10 @@ fn append_stream<W: Write>(
 ) -> Result<()> {
     let n = {
         let mut limited = (&mut *r).take(size);
-        let mut counted = Counted { r: &mut limited, n: 0 };
+        let mut counted = Counted {
+            r: &mut limited,
+            n: 0,
+        };
         b.append(&header(path, size, false)?, &mut counted)
             .map_err(write_err)?;
         counted.n
@@ -127,7 +130,10 @@ impl Store {
             ArchiveFormat::DockerArchive => write_docker(&mut b, &refs, &snap)?,
             ArchiveFormat::OciArchive => write_oci(&mut b, &refs, &snap)?,
         }
-        b.into_inner().map_err(write_err)?.flush().map_err(write_err)
+        b.into_inner()
+            .map_err(write_err)?
+            .flush()
+            .map_err(write_err)
     }
 
     fn snapshot(&self, names: &[String], work: &WorkDir) -> Result<(Wanted, Snapshot)> {
@@ -164,7 +170,10 @@ impl Store {
             }
             for l in &rec.layers {
                 if !snap.metas.contains_key(&l.diff_id) {
-                    snap.metas.insert(l.diff_id.clone(), layers::read_meta(self.root(), &l.diff_id)?);
+                    snap.metas.insert(
+                        l.diff_id.clone(),
+                        layers::read_meta(self.root(), &l.diff_id)?,
+                    );
                 }
             }
         }
@@ -226,8 +235,10 @@ fn write_oci<W: Write>(
     snap: &Snapshot,
 ) -> Result<()> {
     append_bytes(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    b.append(&header("blobs/", 0, true)?, io::empty()).map_err(write_err)?;
-    b.append(&header("blobs/sha256/", 0, true)?, io::empty()).map_err(write_err)?;
+    b.append(&header("blobs/", 0, true)?, io::empty())
+        .map_err(write_err)?;
+    b.append(&header("blobs/sha256/", 0, true)?, io::empty())
+        .map_err(write_err)?;
     let mut written = HashSet::new();
     let mut descs = Vec::new();
     for (rec, tags) in images {

@@ -141,7 +141,11 @@ mod tests {
         let err = stage(&work, &data[..], Some(&wrong), "layer x").unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
         assert!(err.to_string().contains("layer x"));
-        assert_eq!(fs::read_dir(work.path()).unwrap().count(), 0, "tmp file left");
+        assert_eq!(
+            fs::read_dir(work.path()).unwrap().count(),
+            0,
+            "tmp file left"
+        );
 
         let s = stage(&work, &data[..], Some(&d), "layer x").unwrap();
         assert_eq!((s.digest.as_str(), s.size), (d.as_str(), data.len() as u64));

@@ -222,14 +222,20 @@ mod tests {
         let mut c = Config::default();
         c.set_cmd(Some(vec!["sh".into()]));
         c.set_env(Some(vec!["PATH=/bin".into()]));
-        apply(&mut c, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        apply(
+            &mut c,
+            &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )?;
         Ok(c)
     }
 
     #[test]
     fn json_and_shell_forms() {
         let c = run(&["CMD [\"echo\", \"hi\"]"]).unwrap();
-        assert_eq!(c.cmd().as_deref(), Some(&["echo".to_string(), "hi".to_string()][..]));
+        assert_eq!(
+            c.cmd().as_deref(),
+            Some(&["echo".to_string(), "hi".to_string()][..])
+        );
         let c = run(&["cmd echo $HOME"]).unwrap();
         assert_eq!(
             c.cmd().clone().unwrap(),
@@ -270,7 +276,10 @@ mod tests {
         let mut ports = c.exposed_ports().clone().unwrap();
         ports.sort();
         assert_eq!(ports, vec!["53/udp", "80/tcp", "8000/tcp", "8001/tcp"]);
-        assert_eq!(c.volumes().clone().unwrap(), vec!["/data", "/logs", "/cache"]);
+        assert_eq!(
+            c.volumes().clone().unwrap(),
+            vec!["/data", "/logs", "/cache"]
+        );
         assert_eq!(c.stop_signal().as_deref(), Some("SIGINT"));
     }
 

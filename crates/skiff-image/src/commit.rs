@@ -101,7 +101,9 @@ impl Store {
         }
 
         let created = manifest::now();
-        let mut h = HistoryBuilder::default().created(created.clone()).created_by(created_by);
+        let mut h = HistoryBuilder::default()
+            .created(created.clone())
+            .created_by(created_by);
         if let Some(cm) = &c.comment {
             h = h.comment(cm.clone());
         }
@@ -112,7 +114,10 @@ impl Store {
             h = h.empty_layer(true);
         }
         let history = h.build().map_err(|e| json_err("history", e))?;
-        config.history_mut().get_or_insert_with(Vec::new).push(history);
+        config
+            .history_mut()
+            .get_or_insert_with(Vec::new)
+            .push(history);
         config.set_created(Some(created));
         config.set_author(c.author.clone());
         config.set_config(Some(run_cfg));

@@ -37,10 +37,12 @@ impl Store {
         let work = self.work()?;
         let blob_path = work.child("blob");
         let blob_file = File::create(&blob_path).ctx("creating", &blob_path)?;
-        let input = crate::compress::decompress(BufReader::with_capacity(256 * 1024, r))
-            .map_err(|e| Error::LayerRead {
-                layer: "import".into(),
-                source: e,
+        let input =
+            crate::compress::decompress(BufReader::with_capacity(256 * 1024, r)).map_err(|e| {
+                Error::LayerRead {
+                    layer: "import".into(),
+                    source: e,
+                }
             })?;
         let mut tee = TeeReader::new(input, BufWriter::with_capacity(256 * 1024, blob_file));
         let staged = layers::stage(&work, "import", &mut tee, None, self.unpack_options())?;
@@ -53,7 +55,11 @@ impl Store {
         let created = manifest::now();
         let history = HistoryBuilder::default()
             .created(created.clone())
-            .comment(opts.message.clone().unwrap_or_else(|| "Imported from -".into()))
+            .comment(
+                opts.message
+                    .clone()
+                    .unwrap_or_else(|| "Imported from -".into()),
+            )
             .build()
             .map_err(|e| json_err("history", e))?;
         let rootfs = RootFsBuilder::default()
@@ -84,13 +90,6 @@ impl Store {
             }],
             layers: vec![staged],
         };
-        manifest::add_own_image(
-            self,
-            &work,
-            &config,
-            vec![layer],
-            staging,
-            tags.as_slice(),
-        )
+        manifest::add_own_image(self, &work, &config, vec![layer], staging, tags.as_slice())
     }
 }

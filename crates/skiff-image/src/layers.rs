@@ -38,7 +38,8 @@ pub fn exists(root: &Path, diff_id: &str) -> bool {
 pub fn read_meta(root: &Path, diff_id: &str) -> Result<LayerMeta> {
     let p = dir(root, diff_id)?.join("meta.json");
     let data = fs::read(&p).ctx("reading layer metadata", &p)?;
-    serde_json::from_slice(&data).map_err(|e| json_err(format!("layer metadata {}", p.display()), e))
+    serde_json::from_slice(&data)
+        .map_err(|e| json_err(format!("layer metadata {}", p.display()), e))
 }
 
 /// A layer unpacked in a work dir, waiting to be placed.

@@ -38,12 +38,12 @@ pub use store::{Image, Layer, Store, StoreOptions};
 pub use usage::{ImageUsage, LayerUsage, Usage};
 
 #[cfg(test)]
-mod testutil;
-#[cfg(test)]
-mod unpack_tests;
-#[cfg(test)]
-mod store_tests;
-#[cfg(test)]
 mod archive_tests;
 #[cfg(test)]
 mod commit_tests;
+#[cfg(test)]
+mod store_tests;
+#[cfg(test)]
+mod testutil;
+#[cfg(test)]
+mod unpack_tests;

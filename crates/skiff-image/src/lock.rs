@@ -159,7 +159,9 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 }
 
 fn make_writable(path: &Path) {
-    let Ok(meta) = fs::symlink_metadata(path) else { return };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
     if !meta.is_dir() {
         return;
     }
@@ -233,7 +235,10 @@ mod race_tests {
             for _ in 0..2000 {
                 let w = WorkDir::new(&tmp).unwrap();
                 fs::write(w.path().join("f"), b"x").unwrap();
-                assert!(w.path().join("f").exists(), "a cleaner removed a live work dir");
+                assert!(
+                    w.path().join("f").exists(),
+                    "a cleaner removed a live work dir"
+                );
             }
         });
     }

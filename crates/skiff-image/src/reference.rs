@@ -61,7 +61,10 @@ impl Reference {
             return Err(invalid(s, "invalid repository name"));
         }
         if registry.len() + 1 + repository.len() > NAME_MAX {
-            return Err(invalid(s, "repository name must not be more than 255 characters"));
+            return Err(invalid(
+                s,
+                "repository name must not be more than 255 characters",
+            ));
         }
         if let Some(t) = tag {
             if !valid_tag(t) {
@@ -156,7 +159,10 @@ fn split_registry(name: &str) -> (String, String) {
         registry
     };
     if registry == DEFAULT_REGISTRY && !remainder.contains('/') {
-        return (registry.to_string(), format!("{OFFICIAL_PREFIX}{remainder}"));
+        return (
+            registry.to_string(),
+            format!("{OFFICIAL_PREFIX}{remainder}"),
+        );
     }
     (registry.to_string(), remainder.to_string())
 }
@@ -229,8 +235,14 @@ mod tests {
     fn docker_hub_names_are_normalized() {
         assert_eq!(full("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(full("busybox:latest"), "docker.io/library/busybox:latest");
-        assert_eq!(full("docker.io/library/busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(full("index.docker.io/busybox:1.36"), "docker.io/library/busybox:1.36");
+        assert_eq!(
+            full("docker.io/library/busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            full("index.docker.io/busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
         assert_eq!(full("user/app:v1"), "docker.io/user/app:v1");
         let r = Reference::parse("busybox").unwrap();
         assert_eq!(r.tag, None);
@@ -291,6 +303,9 @@ mod tests {
             assert!(Reference::parse(good).is_ok(), "{good:?} refused");
         }
         // An upper-case first component is a registry (Docker's rule).
-        assert_eq!(Reference::parse("Registry/app").unwrap().registry, "Registry");
+        assert_eq!(
+            Reference::parse("Registry/app").unwrap().registry,
+            "Registry"
+        );
     }
 }

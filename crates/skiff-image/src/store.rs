@@ -171,11 +171,14 @@ impl Store {
                 let repo = r.name();
                 let found = index::read_records(&self.root)?.into_values().find(|rec| {
                     &rec.manifest_digest == d
-                        && tags.tags_of(&rec.id).iter().any(|t| {
-                            Reference::parse(t).is_ok_and(|tr| tr.name() == repo)
-                        })
+                        && tags
+                            .tags_of(&rec.id)
+                            .iter()
+                            .any(|t| Reference::parse(t).is_ok_and(|tr| tr.name() == repo))
                 });
-                return found.map(|rec| (rec, Some(r.to_string()))).ok_or_else(not_found);
+                return found
+                    .map(|rec| (rec, Some(r.to_string())))
+                    .ok_or_else(not_found);
             }
             let full = r.with_default_tag().to_string();
             if let Some(id) = tags.tags.get(&full) {
@@ -192,7 +195,9 @@ impl Store {
         let not_found = || Error::ImageNotFound(name.to_string());
         let is_hex = !prefix.is_empty()
             && prefix.len() <= 64
-            && prefix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            && prefix
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !is_hex {
             return Err(not_found());
         }
@@ -276,8 +281,11 @@ impl Store {
     ) -> Result<Image> {
         let _lock = self.lock(true)?;
         let staged_blobs: HashSet<&str> = staging.blobs.iter().map(|b| b.digest.as_str()).collect();
-        let staged_layers: HashSet<&str> =
-            staging.layers.iter().map(|l| l.meta.diff_id.as_str()).collect();
+        let staged_layers: HashSet<&str> = staging
+            .layers
+            .iter()
+            .map(|l| l.meta.diff_id.as_str())
+            .collect();
         let existing = index::read_record(&self.root, &rec.id)?;
         let rec = existing.unwrap_or(rec);
         for b in rec.blobs() {
@@ -286,7 +294,9 @@ impl Store {
             }
         }
         for l in &rec.layers {
-            if !staged_layers.contains(l.diff_id.as_str()) && !layers::exists(&self.root, &l.diff_id) {
+            if !staged_layers.contains(l.diff_id.as_str())
+                && !layers::exists(&self.root, &l.diff_id)
+            {
                 return Err(Error::Vanished(format!("layer {}", l.diff_id)));
             }
         }
@@ -322,7 +332,10 @@ impl Store {
         let mut records = index::read_records(&self.root)?;
         records.retain(|id, rec| {
             let complete = rec.blobs().iter().all(|b| blobs::exists(&self.root, b))
-                && rec.layers.iter().all(|l| layers::exists(&self.root, &l.diff_id));
+                && rec
+                    .layers
+                    .iter()
+                    .all(|l| layers::exists(&self.root, &l.diff_id));
             if !complete {
                 tracing::warn!("image {id} is incomplete: removing its record");
                 let _ = index::delete_record(&self.root, id);
@@ -343,8 +356,12 @@ impl Store {
             .values()
             .flat_map(|r| r.layers.iter().map(|l| l.diff_id.clone()))
             .collect();
-        self.sweep("blobs/sha256", &work, |hex| blobs_used.contains(&format!("sha256:{hex}")))?;
-        self.sweep("layers", &work, |hex| layers_used.contains(&format!("sha256:{hex}")))?;
+        self.sweep("blobs/sha256", &work, |hex| {
+            blobs_used.contains(&format!("sha256:{hex}"))
+        })?;
+        self.sweep("layers", &work, |hex| {
+            layers_used.contains(&format!("sha256:{hex}"))
+        })?;
         Ok(())
     }
 

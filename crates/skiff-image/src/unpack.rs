@@ -23,14 +23,14 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{
-    fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode,
-    SFlag, UtimensatFlags,
+    fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
+    UtimensatFlags,
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
-use nix::fcntl::AtFlags;
 
 use crate::error::{Error, Result};
 
@@ -174,13 +174,14 @@ impl Unpacker<'_> {
         self.clear_existing(&raw, &pfd, parent, last, kind.is_dir())?;
         let name = last;
         match kind {
-            tar::EntryType::Regular
-            | tar::EntryType::Continuous
-            | tar::EntryType::GNUSparse => {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let fd = openat(
                     &pfd,
                     name,
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
                         | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
@@ -213,8 +214,14 @@ impl Unpacker<'_> {
                 symlinkat(&*target, &pfd, name)
                     .map_err(|e| self.bad(&raw, format!("creating symlink: {e}")))?;
                 self.chown_at(&raw, &pfd, name, &meta)?;
-                utimensat(&pfd, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
+                utimensat(
+                    &pfd,
+                    name,
+                    &meta.mtime,
+                    &meta.mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -230,10 +237,7 @@ impl Unpacker<'_> {
                 linkat(&tfd, *tlast, &pfd, name, AtFlags::empty()).map_err(|e| {
                     self.bad(
                         &raw,
-                        format!(
-                            "hardlink to {:?}: {e}",
-                            String::from_utf8_lossy(&target)
-                        ),
+                        format!("hardlink to {:?}: {e}", String::from_utf8_lossy(&target)),
                     )
                 })?;
             }
@@ -261,8 +265,14 @@ impl Unpacker<'_> {
                     FchmodatFlags::FollowSymlink,
                 )
                 .map_err(|e| self.bad(&raw, format!("chmod: {e}")))?;
-                utimensat(&pfd, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
+                utimensat(
+                    &pfd,
+                    name,
+                    &meta.mtime,
+                    &meta.mtime,
+                    UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
             }
             tar::EntryType::XGlobalHeader => {}
             other => {
@@ -284,7 +294,11 @@ impl Unpacker<'_> {
                 .map_err(|e| self.bad(raw, format!("marking directory opaque: {e}")));
         }
         if last.starts_with(META_PREFIX.as_bytes()) {
-            tracing::debug!("layer {}: skipping {:?}", self.layer, String::from_utf8_lossy(raw));
+            tracing::debug!(
+                "layer {}: skipping {:?}",
+                self.layer,
+                String::from_utf8_lossy(raw)
+            );
             return Ok(());
         }
         if name.is_empty() || name == b"." || name == b".." {
@@ -292,8 +306,14 @@ impl Unpacker<'_> {
         }
         let pfd = self.open_dir(raw, parent, true)?;
         self.clear_existing(raw, &pfd, parent, name, false)?;
-        mknodat(&pfd, name, SFlag::S_IFCHR, Mode::empty(), nix::sys::stat::makedev(0, 0))
-            .map_err(|e| self.bad(raw, format!("creating whiteout (char 0:0): {e}")))
+        mknodat(
+            &pfd,
+            name,
+            SFlag::S_IFCHR,
+            Mode::empty(),
+            nix::sys::stat::makedev(0, 0),
+        )
+        .map_err(|e| self.bad(raw, format!("creating whiteout (char 0:0): {e}")))
     }
 
     /// Removes whatever exists at `parent/name`, unless both it and the entry are directories.
@@ -340,7 +360,10 @@ impl Unpacker<'_> {
         let fd = match self.open_beneath(&self.root, &key) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if create => {
-                let mut cur = self.root.try_clone().map_err(|e| self.bad(raw, e.to_string()))?;
+                let mut cur = self
+                    .root
+                    .try_clone()
+                    .map_err(|e| self.bad(raw, e.to_string()))?;
                 for c in comps {
                     cur = match self.open_beneath(&cur, c) {
                         Ok(fd) => fd,
@@ -364,7 +387,9 @@ impl Unpacker<'_> {
         if self.dirs.len() > 4096 {
             self.dirs.clear();
         }
-        let dup = fd.try_clone().map_err(|e| self.bad(raw, format!("dup: {e}")))?;
+        let dup = fd
+            .try_clone()
+            .map_err(|e| self.bad(raw, format!("dup: {e}")))?;
         self.dirs.insert(key, dup);
         Ok(fd)
     }
@@ -398,7 +423,11 @@ impl Unpacker<'_> {
         )
     }
 
-    fn copy_data<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, file: &mut File) -> Result<u64> {
+    fn copy_data<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        file: &mut File,
+    ) -> Result<u64> {
         let mut total = 0u64;
         loop {
             let n = match entry.read(&mut self.buf) {
@@ -420,7 +449,11 @@ impl Unpacker<'_> {
     /// Sets the owner. Rootless, an id outside our user namespace's map cannot be set:
     /// the file then keeps ours (logged), as with any unprivileged unpacker.
     fn own(&self, raw: &[u8], fd: impl AsFd, meta: &Meta) -> Result<()> {
-        let r = fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+        let r = fchown(
+            fd,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        );
         self.chown_result(raw, r)
     }
 
@@ -466,7 +499,9 @@ impl Unpacker<'_> {
         let mut mtime = TimeSpec::new(h.mtime().unwrap_or(0) as i64, 0);
         if let Ok(Some(pax)) = entry.pax_extensions() {
             for ext in pax.flatten() {
-                let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else { continue };
+                let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
+                    continue;
+                };
                 match k {
                     "uid" => uid = v.parse().unwrap_or(uid),
                     "gid" => gid = v.parse().unwrap_or(gid),
@@ -485,7 +520,11 @@ impl Unpacker<'_> {
         })
     }
 
-    fn xattrs<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn xattrs<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        raw: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
         let pax = entry
             .pax_extensions()

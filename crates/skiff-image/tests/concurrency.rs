@@ -17,7 +17,10 @@ const WORKER_ENV: &str = "SKIFF_IMAGE_TEST_WORKER";
 
 fn rootfs(marker: &str) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    for (p, data) in [("etc/hostname", marker.as_bytes()), ("bin/app", &[7u8; 3000][..])] {
+    for (p, data) in [
+        ("etc/hostname", marker.as_bytes()),
+        ("bin/app", &[7u8; 3000][..]),
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         h.set_uid(0);
@@ -35,9 +38,19 @@ fn rootfs(marker: &str) -> Vec<u8> {
 fn work(s: &Store, who: &str, i: usize) {
     let marker = format!("content{}", i % 4);
     let gone = i.is_multiple_of(3);
-    let reference = if gone { format!("gone{who}") } else { format!("app:{who}") };
+    let reference = if gone {
+        format!("gone{who}")
+    } else {
+        format!("app:{who}")
+    };
     let img = s
-        .import(&rootfs(&marker)[..], &ImportOptions { reference: Some(reference.clone()), ..Default::default() })
+        .import(
+            &rootfs(&marker)[..],
+            &ImportOptions {
+                reference: Some(reference.clone()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     s.tag(&reference, "shared:latest").unwrap();
     s.tag(&img.id, &format!("extra:{who}")).unwrap();
@@ -45,14 +58,21 @@ fn work(s: &Store, who: &str, i: usize) {
     assert!(s.list().unwrap().iter().any(|x| x.id == img.id));
     if gone {
         // Untag the extra tag, then delete by id (it may still carry "shared").
-        s.remove(&format!("extra:{who}"), false, &|_| false).unwrap();
+        s.remove(&format!("extra:{who}"), false, &|_| false)
+            .unwrap();
         s.remove(&img.id, true, &|_| false).unwrap();
     }
 }
 
 fn spawn_worker(test: &str, arg: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WORKER_ENV, arg)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -85,16 +105,26 @@ fn check_consistent(s: &Store) -> Vec<skiff_image::Image> {
             .map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
             .collect()
     };
-    assert_eq!(on_disk("blobs/sha256"), blobs, "blobs on disk vs referenced");
+    assert_eq!(
+        on_disk("blobs/sha256"),
+        blobs,
+        "blobs on disk vs referenced"
+    );
     assert_eq!(on_disk("layers"), layers, "layers on disk vs referenced");
-    assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0, "tmp debris");
+    assert_eq!(
+        fs::read_dir(s.root().join("tmp")).unwrap().count(),
+        0,
+        "tmp debris"
+    );
     imgs
 }
 
 #[test]
 #[ignore = "helper process of thirty_processes_and_threads_at_once"]
 fn concurrency_worker() {
-    let Ok(arg) = std::env::var(WORKER_ENV) else { return };
+    let Ok(arg) = std::env::var(WORKER_ENV) else {
+        return;
+    };
     let (root, i) = arg.rsplit_once(':').unwrap();
     let s = open_store(Path::new(root));
     work(&s, &format!("p{i}"), i.parse().unwrap());
@@ -120,12 +150,19 @@ fn thirty_processes_and_threads_at_once() {
     });
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let imgs = check_consistent(&s);
     let kept = (0..n).filter(|i| !i.is_multiple_of(3)).count() * 2;
     assert_eq!(imgs.len(), kept);
-    for who in (0..n).filter(|i| !i.is_multiple_of(3)).flat_map(|i| [format!("p{i}"), format!("t{i}")]) {
+    for who in (0..n)
+        .filter(|i| !i.is_multiple_of(3))
+        .flat_map(|i| [format!("p{i}"), format!("t{i}")])
+    {
         let img = s.resolve(&format!("app:{who}")).unwrap();
         assert_eq!(s.resolve(&format!("extra:{who}")).unwrap().id, img.id);
     }
@@ -140,7 +177,9 @@ fn thirty_processes_and_threads_at_once() {
 #[test]
 #[ignore = "helper process of killed_loads_leave_a_consistent_store"]
 fn kill_worker() {
-    let Ok(arg) = std::env::var(WORKER_ENV) else { return };
+    let Ok(arg) = std::env::var(WORKER_ENV) else {
+        return;
+    };
     let (root, archive) = arg.split_once('|').unwrap();
     let s = open_store(Path::new(root));
     loop {
@@ -172,7 +211,8 @@ fn big_archive(dir: &Path) -> std::path::PathBuf {
             h.set_uid(0);
             h.set_gid(0);
             h.set_size(data.len() as u64);
-            b.append_data(&mut h, format!("data/{f}"), &data[..]).unwrap();
+            b.append_data(&mut h, format!("data/{f}"), &data[..])
+                .unwrap();
         }
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
@@ -181,12 +221,23 @@ fn big_archive(dir: &Path) -> std::path::PathBuf {
         h.set_size(2);
         b.append_data(&mut h, "etc/hostname", &b"k\n"[..]).unwrap();
         let name = format!("big{i}");
-        src.import(&b.into_inner().unwrap()[..], &ImportOptions { reference: Some(name.clone()), ..Default::default() })
-            .unwrap();
+        src.import(
+            &b.into_inner().unwrap()[..],
+            &ImportOptions {
+                reference: Some(name.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         names.push(name);
     }
     let path = dir.join("big.tar");
-    src.save(&names, ArchiveFormat::DockerArchive, fs::File::create(&path).unwrap()).unwrap();
+    src.save(
+        &names,
+        ArchiveFormat::DockerArchive,
+        fs::File::create(&path).unwrap(),
+    )
+    .unwrap();
     path
 }
 
@@ -198,7 +249,10 @@ fn killed_loads_leave_a_consistent_store() {
     open_store(&root);
     let mut interrupted = 0;
     for round in 0..12u64 {
-        let mut c = spawn_worker("kill_worker", &format!("{}|{}", root.display(), archive.display()));
+        let mut c = spawn_worker(
+            "kill_worker",
+            &format!("{}|{}", root.display(), archive.display()),
+        );
         std::thread::sleep(Duration::from_millis(40 + round * 97 % 700));
         let pid = nix::unistd::Pid::from_raw(c.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
@@ -210,12 +264,71 @@ fn killed_loads_leave_a_consistent_store() {
         let s = open_store(&root);
         let imgs = check_consistent(&s);
         for img in &imgs {
-            assert!(img.tags.iter().all(|t| t.contains("/big")), "{:?}", img.tags);
+            assert!(
+                img.tags.iter().all(|t| t.contains("/big")),
+                "{:?}",
+                img.tags
+            );
         }
     }
-    assert!(interrupted >= 6, "only {interrupted} of 12 kills interrupted an operation");
+    assert!(
+        interrupted >= 6,
+        "only {interrupted} of 12 kills interrupted an operation"
+    );
     // And the store still works afterwards.
     let s = open_store(&root);
     assert_eq!(s.load(fs::File::open(&archive).unwrap()).unwrap().len(), 3);
+    check_consistent(&s);
+}
+
+#[test]
+fn loads_racing_removals_of_the_same_layers() {
+    let t = tempfile::tempdir().unwrap();
+    let src = open_store(&t.path().join("src"));
+    let mut names = Vec::new();
+    for i in 0..3 {
+        let name = format!("race{i}");
+        // Same content, so the same layer, in three images (ids differ by creation time).
+        src.import(
+            &rootfs("same")[..],
+            &ImportOptions {
+                reference: Some(name.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        names.push(name);
+    }
+    let mut archives = Vec::new();
+    for n in &names {
+        let mut a = Vec::new();
+        src.save(std::slice::from_ref(n), ArchiveFormat::OciArchive, &mut a)
+            .unwrap();
+        archives.push(a);
+    }
+    let root = t.path().join("store");
+    open_store(&root);
+    std::thread::scope(|sc| {
+        for (i, a) in archives.iter().enumerate() {
+            for _ in 0..3 {
+                let root = root.clone();
+                sc.spawn(move || {
+                    let s = open_store(&root);
+                    for _ in 0..15 {
+                        let img = s.load(&a[..]).unwrap().remove(0);
+                        // Whatever others do, a loaded image is complete right after.
+                        let _ = s.layer_dirs(&img);
+                        let _ = s.remove(&format!("race{i}"), true, &|_| false);
+                    }
+                });
+            }
+        }
+    });
+    let s = open_store(&root);
+    check_consistent(&s);
+    for a in &archives {
+        let img = s.load(&a[..]).unwrap().remove(0);
+        assert!(s.layer_dirs(&img).unwrap()[0].join("etc/hostname").exists());
+    }
     check_consistent(&s);
 }

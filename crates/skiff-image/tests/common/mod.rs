@@ -31,7 +31,13 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn open_store(dir: &Path) -> Store {
-    Store::open(dir, StoreOptions { rootless: !is_root() }).unwrap()
+    Store::open(
+        dir,
+        StoreOptions {
+            rootless: !is_root(),
+        },
+    )
+    .unwrap()
 }
 
 pub const BUSYBOX: &str = "/bin/busybox";
@@ -65,9 +71,15 @@ pub fn busybox_rootfs(marker: &str) -> Vec<u8> {
         h.set_mode(0o777);
         h.set_mtime(1_700_000_000);
         h.set_size(0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
     }
-    file(&mut b, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644);
+    file(
+        &mut b,
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\n",
+        0o644,
+    );
     file(&mut b, "etc/marker", marker.as_bytes(), 0o644);
     b.into_inner().unwrap()
 }
@@ -112,7 +124,11 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    pub fn mount(lower_bottom_first: &[PathBuf], upper_work: Option<(&Path, &Path)>, target: &Path) -> Overlay {
+    pub fn mount(
+        lower_bottom_first: &[PathBuf],
+        upper_work: Option<(&Path, &Path)>,
+        target: &Path,
+    ) -> Overlay {
         fs::create_dir_all(target).unwrap();
         let lower: Vec<String> = lower_bottom_first
             .iter()
@@ -121,7 +137,11 @@ impl Overlay {
             .collect();
         let mut opts = format!("lowerdir={}", lower.join(":"));
         if let Some((u, w)) = upper_work {
-            opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
+            opts.push_str(&format!(
+                ",upperdir={},workdir={}",
+                u.display(),
+                w.display()
+            ));
         }
         opts.push_str(",redirect_dir=off,metacopy=off,index=off");
         nix::mount::mount(
@@ -151,7 +171,10 @@ pub struct Podman {
 
 impl Podman {
     pub fn new() -> Podman {
-        let dir = tempfile::Builder::new().prefix("skiff-podman").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-podman")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         fs::write(
             d.join("storage.conf"),
@@ -188,7 +211,10 @@ impl Podman {
     /// The `containers-storage:` transport spec for skopeo.
     pub fn storage_ref(&self, image: &str) -> String {
         let d = self.dir.path();
-        format!("containers-storage:[overlay@{0}/graph+{0}/run]{image}", d.display())
+        format!(
+            "containers-storage:[overlay@{0}/graph+{0}/run]{image}",
+            d.display()
+        )
     }
 
     pub fn skopeo(&self) -> Command {
@@ -198,7 +224,10 @@ impl Podman {
     }
 
     pub fn inspect(&self, image: &str, format: &str) -> String {
-        stdout(self.cmd().args(["image", "inspect", "--format", format, image]))
+        stdout(
+            self.cmd()
+                .args(["image", "inspect", "--format", format, image]),
+        )
     }
 }
 
@@ -229,7 +258,10 @@ fn list_dir(p: &Path) -> Vec<PathBuf> {
 impl Dockerd {
     pub fn start() -> Dockerd {
         // Short paths: the socket path must fit in sun_path.
-        let dir = tempfile::Builder::new().prefix("skd").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("skd")
+            .tempdir_in("/tmp")
+            .unwrap();
         let d = dir.path();
         let etc_before = list_dir(Path::new("/etc/docker"));
         let run_docker_existed = Path::new("/run/docker").exists();
@@ -250,7 +282,12 @@ impl Dockerd {
             .arg(d.join("docker.pid"))
             .arg("-H")
             .arg(format!("unix://{}/docker.sock", d.display()))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false"])
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--ip-masq=false",
+            ])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -263,12 +300,18 @@ impl Dockerd {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if me.cmd().arg("version").output().is_ok_and(|o| o.status.success()) {
+            if me
+                .cmd()
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
                 break;
             }
             if let Some(c) = me.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
-                    let log = fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default();
+                    let log =
+                        fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default();
                     panic!("dockerd exited with {st}: {log}");
                 }
             }
@@ -280,8 +323,11 @@ impl Dockerd {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new("/usr/bin/docker");
-        c.env("DOCKER_HOST", format!("unix://{}/docker.sock", self.dir.path().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("cli"));
+        c.env(
+            "DOCKER_HOST",
+            format!("unix://{}/docker.sock", self.dir.path().display()),
+        )
+        .env("DOCKER_CONFIG", self.dir.path().join("cli"));
         c
     }
 }
