@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::index::{self, ImageRecord, Repositories};
+use crate::index::{self, ImageRecord};
 use crate::lock::WorkDir;
 use crate::reference::{familiar, Reference};
 use crate::{blobs, layers, Store};
@@ -186,10 +186,4 @@ impl Store {
         })?;
         Ok(out)
     }
-}
-
-/// Tags of all images, for callers holding a [`Repositories`].
-#[allow(dead_code)]
-pub(crate) fn tag_count(tags: &Repositories, id: &str) -> usize {
-    tags.tags_of(id).len()
 }
