@@ -1,7 +1,6 @@
 //! `commit`: a container's upper dir becomes a new layer on its image.
 
 use crate::error::{Error, Result};
-use crate::record::Status;
 use crate::Engine;
 
 #[derive(Debug, Clone, Default)]
@@ -38,10 +37,7 @@ impl Engine {
         if !rec.config.labels.is_empty() {
             cfg.set_labels(Some(rec.config.labels.clone().into_iter().collect()));
         }
-        let paused = if req.pause && rec.state.status == Status::Running { self.runtime.load(id).ok() } else { None };
-        if let Some(c) = &paused {
-            c.pause()?;
-        }
+        let paused = if req.pause { self.pause_for_files(&rec)? } else { None };
         let upper = self.layout.container(id).upper();
         std::fs::create_dir_all(&upper).map_err(|e| Error::io("create", &upper, e))?;
         let c = skiff_image::Commit {

@@ -78,6 +78,21 @@ fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> Result<()> {
 }
 
 impl Engine {
+    /// Pauses a running container while its files are read or written; a rootless container
+    /// without a cgroup of its own cannot be frozen and runs on (its processes can reach only
+    /// the user's own files anyway).
+    pub(crate) fn pause_for_files(&self, rec: &crate::record::ContainerRecord) -> Result<Option<skiff_core::Container>> {
+        if rec.state.status != Status::Running {
+            return Ok(None);
+        }
+        let Ok(c) = self.runtime.load(&rec.id) else { return Ok(None) };
+        if c.rec.cgroup_paths.is_empty() && self.rootless {
+            return Ok(None);
+        }
+        c.pause()?;
+        Ok(Some(c))
+    }
+
     /// Runs `f` with the container's root filesystem mounted and the container paused.
     fn with_rootfs<T>(&self, id: &str, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let (_l, rec) = self.lock(id)?;
@@ -87,11 +102,7 @@ impl Engine {
             let image = self.images.resolve(&rec.image_id)?;
             rootfs::mount(&dir, &self.images.layer_dirs(&image)?, self.rootless, false)?;
         }
-        let pause = rec.state.status == Status::Running;
-        let c = if pause { self.runtime.load(id).ok() } else { None };
-        if let Some(c) = &c {
-            c.pause()?;
-        }
+        let c = self.pause_for_files(&rec)?;
         let r = f(&dir.merged());
         if let Some(c) = &c {
             let _ = c.resume();

@@ -20,6 +20,7 @@ pub mod names;
 pub mod options;
 pub mod record;
 pub mod rootfs;
+pub mod rootless;
 pub mod spec;
 pub mod stats;
 pub mod fs;
@@ -28,7 +29,7 @@ pub mod units;
 pub mod users;
 pub mod volumes;
 
-mod engine;
+pub mod engine;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, Result};

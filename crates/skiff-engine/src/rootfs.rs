@@ -51,7 +51,7 @@ pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool, volatile: b
     let lower = lowers.iter().map(|p| p.to_string_lossy().replace(':', "\\:")).collect::<Vec<_>>().join(":");
     // No redirects or metadata-only copies: the upper dir must hold whole files, so that
     // `commit` and `diff` can read it alone.
-    let mut data = format!("lowerdir={lower},upperdir={},workdir={},redirect_dir=off,metacopy=off", dir.upper().display(), dir.work().display());
+    let mut data = format!("lowerdir={lower},upperdir={},workdir={},redirect_dir=nofollow,metacopy=off", dir.upper().display(), dir.work().display());
     if rootless {
         data.push_str(",userxattr");
     }
@@ -96,7 +96,7 @@ fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootles
             }
             set("upperdir", &dir.upper())?;
             set("workdir", &dir.work())?;
-            set("redirect_dir", Path::new("off"))?;
+            set("redirect_dir", Path::new("nofollow"))?;
             set("metacopy", Path::new("off"))?;
             if rootless {
                 check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_FLAG, c"userxattr".as_ptr(), std::ptr::null::<u8>(), 0))?;

@@ -171,11 +171,19 @@ pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
     if hc.network_mode != "host" {
         namespaces.push(json!({"type": "network"}));
     }
+    if inp.rootless {
+        // Nested in the rootless user namespace, mapping all of its ids (see `rootless`).
+        namespaces.push(json!({"type": "user"}));
+    }
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": format!("/skiff-{}", rec.id),
         "resources": resources(rec),
     });
+    if inp.rootless {
+        linux["uidMappings"] = crate::rootless::identity_maps("uid_map");
+        linux["gidMappings"] = crate::rootless::identity_maps("gid_map");
+    }
     if !hc.privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
@@ -368,7 +376,13 @@ fn mounts(rec: &ContainerRecord, inp: &Inputs) -> Result<Vec<Value>> {
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
     ];
     if inp.rootless {
-        m.push(json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+        // sysfs may be mounted only by the owner of the network namespace: ours with a
+        // network namespace of its own, the host's otherwise (then it is bound).
+        if hc.network_mode == "host" {
+            m.push(json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+        } else {
+            m.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}));
+        }
         for o in m.iter_mut() {
             if let Some(opts) = o.get_mut("options").and_then(Value::as_array_mut) {
                 opts.retain(|x| x.as_str().is_none_or(|s| !s.starts_with("gid=")));

@@ -19,6 +19,10 @@ pub fn run_is_tty(fd: i32) -> bool {
 
 pub fn engine(cli: &Cli) -> Result<Engine> {
     let rootless = cli.rootless || !nix::unistd::geteuid().is_root();
+    if rootless {
+        let root = cli.root.clone().unwrap_or_else(|| skiff_engine::engine::default_root(true));
+        skiff_engine::rootless::enter(&root)?;
+    }
     Ok(Engine::open(EngineOptions { root: cli.root.clone(), rootless, ..Default::default() })?)
 }
 

@@ -73,6 +73,10 @@ fn create_rec(e: &Engine, a: &RunArgs) -> Result<skiff_engine::ContainerRecord> 
         }
         other => other,
     })?;
+    let limits = a.memory.is_some() || a.cpus.is_some() || a.pids_limit.is_some() || a.cpu_shares.is_some() || a.cpuset_cpus.is_some() || a.memory_swap.is_some();
+    if e.rootless && limits {
+        eprintln!("WARNING: resource limits are ignored: a rootless container has no cgroup of its own here (no delegated cgroup subtree)");
+    }
     if let Some(f) = &a.cidfile {
         std::fs::write(f, &rec.id).map_err(|x| Error::Invalid(format!("write cidfile {f}: {x}")))?;
     }
