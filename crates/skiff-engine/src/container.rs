@@ -202,7 +202,7 @@ impl Engine {
         let new = names::validate(new)?;
         let (_l, mut rec) = self.lock(id)?;
         if rec.name == new {
-            return Err(Error::Conflict(format!("Renaming a container with the same name as its current name")));
+            return Err(Error::Conflict("Renaming a container with the same name as its current name".into()));
         }
         names::reserve(&self.layout.names(), &new, id)?;
         let old = std::mem::replace(&mut rec.name, new);

@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(capabilities(&r).unwrap().len(), DEFAULT_CAPS.len());
         r.host_config.cap_drop = vec!["ALL".into()];
         r.host_config.cap_add = vec!["net_admin".into(), "chown".into()];
-        assert_eq!(capabilities(&r).unwrap(), vec!["CAP_NET_ADMIN".to_string(), "CAP_CHOWN".to_string()]);
+        assert_eq!(capabilities(&r).unwrap(), vec!["CAP_CHOWN".to_string(), "CAP_NET_ADMIN".to_string()]);
         r.host_config.cap_drop = vec!["CAP_KILL".into()];
         r.host_config.cap_add = vec![];
         let c = capabilities(&r).unwrap();

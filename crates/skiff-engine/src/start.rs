@@ -287,7 +287,8 @@ mod tests {
     #[test]
     fn sync_lines() {
         assert_eq!(parse_sync("ok 12 34\n").unwrap(), (12, 34));
-        assert_eq!(parse_sync("ok 12 34\nerr exec /x: ENOENT\n").unwrap_err().exit_code(), 127);
+        // The monitor itself failing to start is the engine's failure.
+        assert_eq!(parse_sync("ok 12 34\nerr exec /x: ENOENT\n").unwrap_err().exit_code(), 125);
         assert_eq!(parse_sync("err exec: \"nope\": executable file not found in $PATH\n").unwrap_err().exit_code(), 127);
         assert!(parse_sync("").is_err());
     }

@@ -48,10 +48,10 @@ impl Log {
     /// Writes what is left of unterminated lines (at exit).
     pub fn flush(&mut self) {
         let time = crate::time::now();
-        for stream in 0..2 {
+        for (stream, name) in STREAMS.iter().enumerate() {
             if !self.pending[stream].is_empty() {
                 let tail = std::mem::take(&mut self.pending[stream]);
-                self.write(jsonlog::entry(STREAMS[stream], &tail, &time).as_bytes());
+                self.write(jsonlog::entry(name, &tail, &time).as_bytes());
             }
         }
     }

@@ -220,11 +220,9 @@ impl Monitor<'_> {
                     }
                 }
             }
-            proto::STDIN_CLOSE => {
-                if self.args.pty.is_none() {
-                    if let Some(fd) = self.input.take() {
-                        io::close(fd);
-                    }
+            proto::STDIN_CLOSE if self.args.pty.is_none() => {
+                if let Some(fd) = self.input.take() {
+                    io::close(fd);
                 }
             }
             proto::RESIZE if payload.len() == 4 => {

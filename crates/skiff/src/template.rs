@@ -170,7 +170,9 @@ mod tests {
         assert_eq!(r("{{json .Config.Env}}"), "[\"A=1\",\"B=2\"]");
         assert_eq!(r("{{.Config.Env | json}}"), "[\"A=1\",\"B=2\"]");
         assert_eq!(r("{{join .Config.Env \",\"}}"), "A=1,B=2");
-        assert_eq!(r("{{.Missing}}"), "<no value>");
+        // As on Docker's structs, an unknown field is an error; a missing map key is not.
+        assert!(Template::new("{{.Missing}}").unwrap().render(&v).is_err());
+        assert_eq!(r("{{index .Config.Labels \"nope\"}}"), "<no value>");
         assert_eq!(r("a\\tb"), "a\tb");
         assert!(Template::new("{{.X").is_err());
         assert!(Template::new("{{bogus .X}}").unwrap().render(&v).is_err());

@@ -123,7 +123,8 @@ pub fn prune(e: &Engine, a: ImagePruneArgs) -> Result<i32> {
     let removed = e.images.prune(a.all, &|id| used.contains(id))?;
     if !removed.is_empty() {
         println!("Deleted Images:");
-        removed.iter().for_each(|l| println!("{}", l.to_string().to_lowercase().replacen("untagged", "untagged", 1)));
+        // Docker's prune lists `untagged: ...` / `deleted: ...` in lower case.
+        removed.iter().for_each(|l| println!("{}", lower_first(&l.to_string())));
         println!();
     }
     println!("Total reclaimed space: 0B");
@@ -234,4 +235,10 @@ pub fn commit(e: &Engine, a: CommitArgs) -> Result<i32> {
     let img = e.commit(&id, &req).map_err(|x| fail(x.to_string()))?;
     println!("{}", img.id);
     Ok(0)
+}
+
+/// `Untagged: x` → `untagged: x`.
+pub fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! One module per group of commands; each returns the process's exit status.
 
 mod containers;
-mod images;
+pub mod images;
 mod run;
 mod system;
 mod volumes;

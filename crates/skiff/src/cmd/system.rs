@@ -174,7 +174,7 @@ pub fn system(e: &Engine, cmd: SystemCmd) -> Result<i32> {
             let imgs = e.images.prune(all, &|id| used.contains(id))?;
             if !imgs.is_empty() {
                 println!("Deleted Images:");
-                imgs.iter().for_each(|l| println!("{l}"));
+                imgs.iter().for_each(|l| println!("{}", super::images::lower_first(&l.to_string())));
                 println!();
             }
             if volumes {
