@@ -107,7 +107,14 @@ pub fn session(sock: OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Si
     let mut set = SigSet::empty();
     set.add(Signal::SIGWINCH);
     if opts.proxy_signals {
-        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2] {
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+        ] {
             set.add(s);
         }
     }

@@ -229,7 +229,9 @@ impl Engine {
         if let Some(u) = &req.user {
             let eu = users::lookup(&rootfs, u)?;
             let mut user = p.user().clone();
-            user.set_uid(eu.uid).set_gid(eu.gid).set_additional_gids((!eu.additional_gids.is_empty()).then_some(eu.additional_gids));
+            user.set_uid(eu.uid)
+                .set_gid(eu.gid)
+                .set_additional_gids((!eu.additional_gids.is_empty()).then_some(eu.additional_gids));
             p.set_user(user);
         }
         let mut env = p.env().clone().unwrap_or_default();
@@ -254,7 +256,10 @@ impl Engine {
             cs.set_bounding(Some(conv.clone())).set_effective(Some(conv.clone())).set_permitted(Some(conv));
             p.set_capabilities(Some(cs));
         }
-        let opts = skiff_core::ExecOptions { detach: req.detach, ..Default::default() };
+        let opts = skiff_core::ExecOptions {
+            detach: req.detach,
+            ..Default::default()
+        };
         if req.detach {
             // A detached process must not write to the terminal we return to.
             if let Ok(dn) = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {

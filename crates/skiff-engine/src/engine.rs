@@ -63,13 +63,25 @@ impl Engine {
         let images = skiff_image::Store::open(layout.image(), skiff_image::StoreOptions { rootless: opts.rootless })?;
         let mut runtime = skiff_core::Runtime::new(layout.runtime());
         runtime.rootless = opts.rootless;
-        let exe = opts.exe.clone().or_else(|| std::env::current_exe().ok()).unwrap_or_else(|| PathBuf::from("skiff"));
+        let exe = opts
+            .exe
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| PathBuf::from("skiff"));
         let monitor = opts
             .monitor
             .clone()
             .or_else(|| std::env::var_os("SKIFF_MONITOR").map(PathBuf::from))
             .unwrap_or_else(|| exe.parent().unwrap_or(Path::new("/")).join("skiff-monitor"));
-        Ok(Engine { volumes: Volumes { dir: layout.volumes() }, layout, images, runtime, rootless: opts.rootless, monitor, exe })
+        Ok(Engine {
+            volumes: Volumes { dir: layout.volumes() },
+            layout,
+            images,
+            runtime,
+            rootless: opts.rootless,
+            monitor,
+            exe,
+        })
     }
 
     /// Resolves a container name, full id or unique id prefix to its id.
@@ -100,7 +112,11 @@ impl Engine {
     fn ids(&self) -> Result<Vec<String>> {
         let dir = self.layout.containers();
         let rd = std::fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, e))?;
-        Ok(rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.len() == 64).collect())
+        Ok(rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 64)
+            .collect())
     }
 
     /// The record with its live status (see [`Engine::live`]).
@@ -265,7 +281,14 @@ impl Engine {
         env.extend(req.env.iter().filter_map(|e| options::expand_env(e)));
         let (entrypoint, cmd) = match &req.entrypoint {
             Some(ep) => (if ep.is_empty() { vec![] } else { vec![ep.clone()] }, req.cmd.clone()),
-            None => (ic.entrypoint().clone().unwrap_or_default(), if req.cmd.is_empty() { ic.cmd().clone().unwrap_or_default() } else { req.cmd.clone() }),
+            None => (
+                ic.entrypoint().clone().unwrap_or_default(),
+                if req.cmd.is_empty() {
+                    ic.cmd().clone().unwrap_or_default()
+                } else {
+                    req.cmd.clone()
+                },
+            ),
         };
         let mut labels: BTreeMap<String, String> = ic.labels().clone().unwrap_or_default().into_iter().collect();
         for l in &req.labels {
@@ -328,7 +351,12 @@ impl Engine {
             config,
             host_config: hc,
             mounts,
-            state: crate::record::State { status: Status::Created, started_at: crate::record::ZERO_TIME.into(), finished_at: crate::record::ZERO_TIME.into(), ..Default::default() },
+            state: crate::record::State {
+                status: Status::Created,
+                started_at: crate::record::ZERO_TIME.into(),
+                finished_at: crate::record::ZERO_TIME.into(),
+                ..Default::default()
+            },
             restart_count: 0,
             manually_stopped: false,
         })
@@ -347,7 +375,12 @@ impl Engine {
 
     /// Containers (names) whose mounts use volume `name`.
     pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self.list()?.into_iter().filter(|r| r.mounts.iter().any(|m| m.kind == "volume" && m.name == name)).map(|r| r.name).collect())
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|r| r.mounts.iter().any(|m| m.kind == "volume" && m.name == name))
+            .map(|r| r.name)
+            .collect())
     }
 
     /// Removes a container: a running one only with `force` (killed first); with `volumes`,
@@ -416,11 +449,17 @@ impl Engine {
 }
 
 fn seccomp_file(hc: &HostConfig) -> Option<&str> {
-    hc.security_opt.iter().find_map(|o| o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:"))).filter(|p| *p != "unconfined")
+    hc.security_opt
+        .iter()
+        .find_map(|o| o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")))
+        .filter(|p| *p != "unconfined")
 }
 
 fn host_config(req: &CreateRequest) -> Result<HostConfig> {
-    let mut hc = HostConfig { network_mode: req.network.clone().unwrap_or_else(|| "none".into()), ..Default::default() };
+    let mut hc = HostConfig {
+        network_mode: req.network.clone().unwrap_or_else(|| "none".into()),
+        ..Default::default()
+    };
     match hc.network_mode.as_str() {
         "none" | "host" => {}
         "bridge" | "default" => hc.network_mode = "none".into(),
@@ -435,7 +474,9 @@ fn host_config(req: &CreateRequest) -> Result<HostConfig> {
     if let Some(s) = &req.memory_swap {
         hc.memory_swap = if s == "-1" { -1 } else { units::ram_in_bytes(s)? };
         if hc.memory == 0 {
-            return Err(Error::Invalid("You should always set the Memory limit when using Memoryswap limit, see usage".into()));
+            return Err(Error::Invalid(
+                "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+            ));
         }
         if hc.memory_swap > 0 && hc.memory_swap < hc.memory {
             return Err(Error::Invalid("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
@@ -459,7 +500,8 @@ fn host_config(req: &CreateRequest) -> Result<HostConfig> {
     hc.privileged = req.privileged;
     hc.security_opt = req.security_opt.clone();
     for o in &hc.security_opt {
-        let ok = o.starts_with("seccomp=") || o.starts_with("seccomp:") || o.starts_with("no-new-privileges") || o.starts_with("label") || o.starts_with("apparmor");
+        let ok =
+            o.starts_with("seccomp=") || o.starts_with("seccomp:") || o.starts_with("no-new-privileges") || o.starts_with("label") || o.starts_with("apparmor");
         if !ok {
             return Err(Error::Invalid(format!("Invalid --security-opt: {o:?}")));
         }
@@ -471,7 +513,10 @@ fn host_config(req: &CreateRequest) -> Result<HostConfig> {
     if hc.auto_remove && hc.restart_policy.name != "no" {
         return Err(Error::Invalid("Conflicting options: --restart and --rm".into()));
     }
-    hc.log_config = LogConfig { kind: "json-file".into(), config: BTreeMap::new() };
+    hc.log_config = LogConfig {
+        kind: "json-file".into(),
+        config: BTreeMap::new(),
+    };
     for o in &req.log_opts {
         let (k, v) = o.split_once('=').ok_or_else(|| Error::Invalid(format!("invalid log opt: {o}")))?;
         match k {
@@ -479,7 +524,10 @@ fn host_config(req: &CreateRequest) -> Result<HostConfig> {
                 units::ram_in_bytes(v)?;
             }
             "max-file" => {
-                v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| Error::Invalid(format!("invalid value for max-file: {v}")))?;
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| Error::Invalid(format!("invalid value for max-file: {v}")))?;
             }
             _ => return Err(Error::Invalid(format!("unknown log opt '{k}' for json-file log driver"))),
         }

@@ -41,7 +41,11 @@ pub enum Error {
 
 impl Error {
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { what, path: path.into(), source }
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Docker's exit status for this error.
@@ -72,7 +76,10 @@ mod tests {
 
     #[test]
     fn start_failures_map_to_docker_codes() {
-        assert_eq!(Error::from_start_failure("exec: \"nope\": executable file not found in $PATH".into()).exit_code(), 127);
+        assert_eq!(
+            Error::from_start_failure("exec: \"nope\": executable file not found in $PATH".into()).exit_code(),
+            127
+        );
         assert_eq!(Error::from_start_failure("open /x: no such file or directory".into()).exit_code(), 127);
         assert_eq!(Error::from_start_failure("exec /etc/passwd: permission denied".into()).exit_code(), 126);
         assert_eq!(Error::from_start_failure("cgroup: no space".into()).exit_code(), 125);

@@ -122,7 +122,11 @@ impl Engine {
             for e in std::fs::read_dir(root).map_err(|e| Error::io("read", root, e))?.flatten() {
                 let name = e.file_name();
                 let p = e.path();
-                let r = if e.file_type().map(|t| t.is_dir()).unwrap_or(false) { b.append_dir_all(&name, &p) } else { b.append_path_with_name(&p, &name) };
+                let r = if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    b.append_dir_all(&name, &p)
+                } else {
+                    b.append_path_with_name(&p, &name)
+                };
                 r.map_err(|x| Error::io("export", &p, x))?;
             }
             b.finish().map_err(|x| Error::io("export", root, x))
@@ -137,7 +141,11 @@ impl Engine {
                 return Err(Error::Invalid(format!("Could not find the file {src} in container {id}")));
             }
             let base = from.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-            let to = if Path::new(dst).is_dir() { Path::new(dst).join(base) } else { PathBuf::from(dst) };
+            let to = if Path::new(dst).is_dir() {
+                Path::new(dst).join(base)
+            } else {
+                PathBuf::from(dst)
+            };
             copy_tree(&from, &to, None)
         })
     }
@@ -197,7 +205,17 @@ fn walk(upper: &Path, dir: &Path, layers: &[PathBuf], out: &mut Vec<(char, Strin
     for e in std::fs::read_dir(dir).map_err(|e| Error::io("read", dir, e))?.flatten() {
         let p = e.path();
         let rel = p.strip_prefix(upper).unwrap_or(&p).to_path_buf();
-        let shown = format!("/{}", rel.components().filter_map(|c| if let Component::Normal(n) = c { Some(n.to_string_lossy().into_owned()) } else { None }).collect::<Vec<_>>().join("/"));
+        let shown = format!(
+            "/{}",
+            rel.components()
+                .filter_map(|c| if let Component::Normal(n) = c {
+                    Some(n.to_string_lossy().into_owned())
+                } else {
+                    None
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        );
         let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
         if md.file_type().is_char_device() && md.rdev() == 0 {
             out.push(('D', shown));

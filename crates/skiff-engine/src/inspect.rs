@@ -14,7 +14,12 @@ impl Engine {
             Some((p, a)) => (p.clone(), a.to_vec()),
             None => (String::new(), Vec::new()),
         };
-        let lowers = self.images.resolve(&rec.image_id).ok().and_then(|img| self.images.layer_dirs(&img).ok()).unwrap_or_default();
+        let lowers = self
+            .images
+            .resolve(&rec.image_id)
+            .ok()
+            .and_then(|img| self.images.layer_dirs(&img).ok())
+            .unwrap_or_default();
         let lower = lowers.iter().rev().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":");
         let mut hc = serde_json::to_value(&rec.host_config).unwrap_or_default();
         if rec.host_config.restart_policy.name == "no" {

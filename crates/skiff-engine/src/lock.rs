@@ -14,7 +14,14 @@ pub struct Lock {
 }
 
 fn open(path: &Path) -> Result<File> {
-    OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).custom_flags(libc::O_CLOEXEC).open(path).map_err(|e| Error::io("open lock", path, e))
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("open lock", path, e))
 }
 
 /// Takes an exclusive lock on `path` (created if missing), waiting for it.

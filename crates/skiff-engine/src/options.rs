@@ -86,7 +86,11 @@ pub fn parse_volume(spec: &str) -> Result<MountPoint> {
         _ => return Err(invalid_spec(spec, "too many colons")),
     };
     check_destination(spec, dst)?;
-    let mut mp = MountPoint { destination: clean(dst), rw: true, ..Default::default() };
+    let mut mp = MountPoint {
+        destination: clean(dst),
+        rw: true,
+        ..Default::default()
+    };
     if src.starts_with('/') {
         mp.kind = "bind".into();
         mp.source = clean(src);
@@ -102,7 +106,11 @@ pub fn parse_volume(spec: &str) -> Result<MountPoint> {
 
 /// `--mount type=bind|volume|tmpfs,source=...,target=...,readonly,...`.
 pub fn parse_mount(spec: &str) -> Result<MountPoint> {
-    let mut mp = MountPoint { kind: "volume".into(), rw: true, ..Default::default() };
+    let mut mp = MountPoint {
+        kind: "volume".into(),
+        rw: true,
+        ..Default::default()
+    };
     let mut size = None;
     let mut mode = None;
     for field in spec.split(',') {
@@ -130,7 +138,10 @@ pub fn parse_mount(spec: &str) -> Result<MountPoint> {
     match mp.kind.as_str() {
         "bind" => {
             if !mp.source.starts_with('/') {
-                return Err(Error::Invalid(format!("invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute", mp.source)));
+                return Err(Error::Invalid(format!(
+                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
+                    mp.source
+                )));
             }
             mp.source = clean(&mp.source);
         }
@@ -163,7 +174,12 @@ fn tmpfs_options(size: Option<i64>, mode: Option<u32>) -> Vec<String> {
 pub fn parse_tmpfs(spec: &str) -> Result<MountPoint> {
     let (dest, opts) = spec.split_once(':').unwrap_or((spec, ""));
     check_destination(spec, dest)?;
-    let mut mp = MountPoint { kind: "tmpfs".into(), destination: clean(dest), rw: true, ..Default::default() };
+    let mut mp = MountPoint {
+        kind: "tmpfs".into(),
+        destination: clean(dest),
+        rw: true,
+        ..Default::default()
+    };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => mp.rw = false,
@@ -193,7 +209,10 @@ pub fn clean(p: &str) -> String {
 /// Checks that a bind source exists (podman's behaviour; Docker's `-v` would create it).
 pub fn check_bind_source(mp: &MountPoint) -> Result<()> {
     if mp.kind == "bind" && !Path::new(&mp.source).exists() {
-        return Err(Error::Invalid(format!("invalid mount config for type \"bind\": bind source path does not exist: {}", mp.source)));
+        return Err(Error::Invalid(format!(
+            "invalid mount config for type \"bind\": bind source path does not exist: {}",
+            mp.source
+        )));
     }
     Ok(())
 }
@@ -236,7 +255,10 @@ mod tests {
     #[test]
     fn volumes_parse() {
         let b = parse_volume("/src:/dst:ro").unwrap();
-        assert_eq!((b.kind.as_str(), b.source.as_str(), b.destination.as_str(), b.rw), ("bind", "/src", "/dst", false));
+        assert_eq!(
+            (b.kind.as_str(), b.source.as_str(), b.destination.as_str(), b.rw),
+            ("bind", "/src", "/dst", false)
+        );
         let v = parse_volume("data:/var/lib/x").unwrap();
         assert_eq!((v.kind.as_str(), v.name.as_str()), ("volume", "data"));
         let a = parse_volume("/anon").unwrap();
@@ -265,6 +287,9 @@ mod tests {
     #[test]
     fn bind_source_must_exist() {
         let mp = parse_volume("/definitely/not/here:/x").unwrap();
-        assert!(check_bind_source(&mp).unwrap_err().to_string().contains("bind source path does not exist: /definitely/not/here"));
+        assert!(check_bind_source(&mp)
+            .unwrap_err()
+            .to_string()
+            .contains("bind source path does not exist: /definitely/not/here"));
     }
 }

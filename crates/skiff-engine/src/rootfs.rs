@@ -12,7 +12,9 @@ use crate::layout::ContainerDir;
 /// Whether `path` is a mount point (its device differs from its parent's, or it is listed in
 /// mountinfo for same-device binds).
 pub fn is_mounted(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let want = path.as_os_str().as_bytes();
     text.lines().any(|l| l.split(' ').nth(4).is_some_and(|mp| unescape(mp).as_slice() == want))
 }
@@ -51,7 +53,11 @@ pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool, volatile: b
     let lower = lowers.iter().map(|p| p.to_string_lossy().replace(':', "\\:")).collect::<Vec<_>>().join(":");
     // No redirects or metadata-only copies: the upper dir must hold whole files, so that
     // `commit` and `diff` can read it alone.
-    let mut data = format!("lowerdir={lower},upperdir={},workdir={},redirect_dir=nofollow,metacopy=off", dir.upper().display(), dir.work().display());
+    let mut data = format!(
+        "lowerdir={lower},upperdir={},workdir={},redirect_dir=nofollow,metacopy=off",
+        dir.upper().display(),
+        dir.work().display()
+    );
     if rootless {
         data.push_str(",userxattr");
     }
@@ -59,7 +65,11 @@ pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool, volatile: b
         data.push_str(",volatile");
     }
     // One page of mount data: past that, the new mount API takes the layers one at a time.
-    let r = if data.len() < 4000 { mount_classic(&merged, &data) } else { mount_fsconfig(&merged, &lowers, dir, rootless, volatile) };
+    let r = if data.len() < 4000 {
+        mount_classic(&merged, &data)
+    } else {
+        mount_fsconfig(&merged, &lowers, dir, rootless, volatile)
+    };
     r.map_err(|e| Error::Other(format!("mount overlay on {}: {e}", merged.display())))?;
     Ok(merged)
 }
@@ -99,15 +109,43 @@ fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootles
             set("redirect_dir", Path::new("nofollow"))?;
             set("metacopy", Path::new("off"))?;
             if rootless {
-                check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_FLAG, c"userxattr".as_ptr(), std::ptr::null::<u8>(), 0))?;
+                check(libc::syscall(
+                    libc::SYS_fsconfig,
+                    fs,
+                    FSCONFIG_SET_FLAG,
+                    c"userxattr".as_ptr(),
+                    std::ptr::null::<u8>(),
+                    0,
+                ))?;
             }
             if volatile {
-                check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_SET_FLAG, c"volatile".as_ptr(), std::ptr::null::<u8>(), 0))?;
+                check(libc::syscall(
+                    libc::SYS_fsconfig,
+                    fs,
+                    FSCONFIG_SET_FLAG,
+                    c"volatile".as_ptr(),
+                    std::ptr::null::<u8>(),
+                    0,
+                ))?;
             }
-            check(libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0))?;
+            check(libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                FSCONFIG_CMD_CREATE,
+                std::ptr::null::<u8>(),
+                std::ptr::null::<u8>(),
+                0,
+            ))?;
             let mnt = check(libc::syscall(libc::SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, libc::MOUNT_ATTR_NODEV))?;
             let t = CString::new(target.as_os_str().as_bytes())?;
-            let r = check(libc::syscall(libc::SYS_move_mount, mnt, c"".as_ptr(), libc::AT_FDCWD, t.as_ptr(), 4 /* MOVE_MOUNT_F_EMPTY_PATH */));
+            let r = check(libc::syscall(
+                libc::SYS_move_mount,
+                mnt,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                4, /* MOVE_MOUNT_F_EMPTY_PATH */
+            ));
             libc::close(mnt);
             r.map(|_| ())
         })();

@@ -113,7 +113,13 @@ fn spawn_pause(root: &Path) -> Result<i32> {
             let pid = child.as_raw();
             let mut b = [0u8; 1];
             let unshared = std::fs::File::from(ready_r).read(&mut b).is_ok_and(|n| n == 1 && b[0] == b'1');
-            let mapped = if unshared { write_maps(pid) } else { Err(Error::Other("rootless: cannot create a user namespace (unshare CLONE_NEWUSER failed; are unprivileged user namespaces enabled?)".into())) };
+            let mapped = if unshared {
+                write_maps(pid)
+            } else {
+                Err(Error::Other(
+                    "rootless: cannot create a user namespace (unshare CLONE_NEWUSER failed; are unprivileged user namespaces enabled?)".into(),
+                ))
+            };
             let mut go = std::fs::File::from(go_w);
             if let Err(e) = mapped {
                 let _ = go.write_all(b"0");
@@ -133,13 +139,32 @@ fn spawn_pause(root: &Path) -> Result<i32> {
 /// only our own id (written directly).
 fn write_maps(pid: i32) -> Result<()> {
     let caller = skiff_core::rootless::Caller::current();
-    for (helper, own, ranges, file) in [(&caller.newuidmap, caller.uid, &caller.subuid, "uid_map"), (&caller.newgidmap, caller.gid, &caller.subgid, "gid_map")] {
+    for (helper, own, ranges, file) in [
+        (&caller.newuidmap, caller.uid, &caller.subuid, "uid_map"),
+        (&caller.newgidmap, caller.gid, &caller.subgid, "gid_map"),
+    ] {
         match (ranges.first(), helper) {
             (Some(r), Some(h)) => {
-                let args = [pid.to_string(), "0".into(), own.to_string(), "1".into(), "1".into(), r.start.to_string(), r.count.to_string()];
-                let o = Command::new(h).args(&args).output().map_err(|e| Error::Other(format!("rootless: {}: {e}", h.display())))?;
+                let args = [
+                    pid.to_string(),
+                    "0".into(),
+                    own.to_string(),
+                    "1".into(),
+                    "1".into(),
+                    r.start.to_string(),
+                    r.count.to_string(),
+                ];
+                let o = Command::new(h)
+                    .args(&args)
+                    .output()
+                    .map_err(|e| Error::Other(format!("rootless: {}: {e}", h.display())))?;
                 if !o.status.success() {
-                    return Err(Error::Other(format!("rootless: {} {}: {}", h.display(), args.join(" "), String::from_utf8_lossy(&o.stderr).trim())));
+                    return Err(Error::Other(format!(
+                        "rootless: {} {}: {}",
+                        h.display(),
+                        args.join(" "),
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )));
                 }
             }
             _ => {

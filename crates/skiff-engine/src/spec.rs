@@ -73,7 +73,11 @@ pub fn capabilities(rec: &ContainerRecord) -> Result<Vec<String>> {
             return Err(Error::Invalid(format!("invalid capability: {}", c.trim_start_matches("CAP_"))));
         }
     }
-    let mut set: Vec<String> = if add.iter().any(|c| c == "ALL") { host.clone() } else { DEFAULT_CAPS.iter().map(|s| s.to_string()).collect() };
+    let mut set: Vec<String> = if add.iter().any(|c| c == "ALL") {
+        host.clone()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
     for c in &add {
         if c != "ALL" && !set.contains(c) {
             set.push(c.clone());
@@ -142,7 +146,10 @@ pub struct Inputs<'a> {
 pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
     let caps = capabilities(rec)?;
     let hc = &rec.host_config;
-    let no_new_privs = hc.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges=true" || o == "no-new-privileges:true");
+    let no_new_privs = hc
+        .security_opt
+        .iter()
+        .any(|o| o == "no-new-privileges" || o == "no-new-privileges=true" || o == "no-new-privileges:true");
     let mut args = rec.argv();
     if args.is_empty() {
         return Err(Error::Invalid("no command specified".into()));
@@ -150,7 +157,11 @@ pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
     if hc.init == Some(true) {
         args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
     }
-    let rlimits: Vec<Value> = hc.ulimits.iter().map(|u| json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft as u64, "hard": u.hard as u64})).collect();
+    let rlimits: Vec<Value> = hc
+        .ulimits
+        .iter()
+        .map(|u| json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft as u64, "hard": u.hard as u64}))
+        .collect();
     let mut process = json!({
         "terminal": rec.config.tty,
         "user": {"uid": inp.user.uid, "gid": inp.user.gid},
@@ -293,7 +304,11 @@ fn host_devices() -> Vec<Value> {
 }
 
 fn seccomp(rec: &ContainerRecord, caps: &[String], file: Option<&Value>) -> Result<Option<Value>> {
-    let opt = rec.host_config.security_opt.iter().find_map(|o| o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")));
+    let opt = rec
+        .host_config
+        .security_opt
+        .iter()
+        .find_map(|o| o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")));
     if rec.host_config.privileged || opt == Some("unconfined") {
         return Ok(None);
     }
@@ -332,7 +347,9 @@ pub fn docker_profile(p: &Value, caps: &[String]) -> Result<Value> {
         out["architectures"] = json!(archs);
     }
     let caps_hold = |v: Option<&Value>| -> bool {
-        v.and_then(|v| v.get("caps")).and_then(Value::as_array).is_some_and(|list| list.iter().filter_map(Value::as_str).all(|c| caps.iter().any(|h| h == c)))
+        v.and_then(|v| v.get("caps"))
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().filter_map(Value::as_str).all(|c| caps.iter().any(|h| h == c)))
     };
     let mut syscalls = Vec::new();
     for s in p.get("syscalls").and_then(Value::as_array).into_iter().flatten() {
@@ -367,7 +384,11 @@ pub fn docker_profile(p: &Value, caps: &[String]) -> Result<Value> {
 
 fn mounts(rec: &ContainerRecord, inp: &Inputs) -> Result<Vec<Value>> {
     let hc = &rec.host_config;
-    let sys_opts = if hc.privileged { json!(["nosuid", "noexec", "nodev"]) } else { json!(["nosuid", "noexec", "nodev", "ro"]) };
+    let sys_opts = if hc.privileged {
+        json!(["nosuid", "noexec", "nodev"])
+    } else {
+        json!(["nosuid", "noexec", "nodev", "ro"])
+    };
     let mut m = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
@@ -390,18 +411,31 @@ fn mounts(rec: &ContainerRecord, inp: &Inputs) -> Result<Vec<Value>> {
         }
     } else {
         m.push(json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}));
-        let cg_opts = if hc.privileged { json!(["nosuid", "noexec", "nodev", "relatime"]) } else { json!(["nosuid", "noexec", "nodev", "relatime", "ro"]) };
+        let cg_opts = if hc.privileged {
+            json!(["nosuid", "noexec", "nodev", "relatime"])
+        } else {
+            json!(["nosuid", "noexec", "nodev", "relatime", "ro"])
+        };
         m.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cg_opts}));
     }
     let ro_etc = if hc.read_only_rootfs { "ro" } else { "rw" };
-    for (dest, src) in [("/etc/resolv.conf", inp.dir.resolv()), ("/etc/hostname", inp.dir.hostname()), ("/etc/hosts", inp.dir.hosts())] {
+    for (dest, src) in [
+        ("/etc/resolv.conf", inp.dir.resolv()),
+        ("/etc/hostname", inp.dir.hostname()),
+        ("/etc/hosts", inp.dir.hosts()),
+    ] {
         if user_covers(&rec.mounts, dest) {
             continue;
         }
         m.push(json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate", ro_etc]}));
     }
     if hc.init == Some(true) {
-        let src = INIT_SOURCES.iter().find(|p| Path::new(p).exists()).ok_or_else(|| Error::Invalid(format!("--init: no init binary on this host (looked for {}; apt-get install tini)", INIT_SOURCES.join(", "))))?;
+        let src = INIT_SOURCES.iter().find(|p| Path::new(p).exists()).ok_or_else(|| {
+            Error::Invalid(format!(
+                "--init: no init binary on this host (looked for {}; apt-get install tini)",
+                INIT_SOURCES.join(", ")
+            ))
+        })?;
         m.push(json!({"destination": INIT_PATH, "type": "bind", "source": src, "options": ["bind", "ro", "nosuid", "nodev"]}));
     }
     // User mounts last, parents before children.
@@ -437,7 +471,10 @@ mod tests {
     use super::*;
 
     fn rec() -> ContainerRecord {
-        let mut r = ContainerRecord { id: "abc".into(), ..Default::default() };
+        let mut r = ContainerRecord {
+            id: "abc".into(),
+            ..Default::default()
+        };
         r.config.cmd = vec!["sh".into()];
         r.config.hostname = "abc".into();
         r
@@ -463,7 +500,12 @@ mod tests {
         let mut r = rec();
         r.config.tty = true;
         r.config.env = vec!["A=2".into(), "PATH=/x".into()];
-        let u = ExecUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() };
+        let u = ExecUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            home: "/root".into(),
+        };
         let env = environment(&r, &["A=1".into(), "B=1".into()], &u);
         assert_eq!(env, vec!["PATH=/x", "HOSTNAME=abc", "TERM=xterm", "A=2", "B=1", "HOME=/root"]);
     }
@@ -480,7 +522,12 @@ mod tests {
             ]
         });
         let out = docker_profile(&p, &["CAP_CHOWN".into()]).unwrap();
-        let names: Vec<String> = out["syscalls"].as_array().unwrap().iter().flat_map(|s| s["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string())).collect();
+        let names: Vec<String> = out["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()))
+            .collect();
         assert_eq!(names, vec!["read", "write", "chown"]);
         assert_eq!(out["architectures"].as_array().unwrap().len(), 2);
         assert!(docker_profile(&json!({"syscalls": []}), &[]).is_err());

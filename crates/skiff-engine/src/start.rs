@@ -100,12 +100,24 @@ impl Engine {
         let user = users::lookup(&rootfs, &rec.config.user)?;
         let image_env = image.config.config().as_ref().and_then(|c| c.env().clone()).unwrap_or_default();
         let env = spec::environment(rec, &image_env, &user);
-        let cwd = if rec.config.working_dir.is_empty() { "/".to_string() } else { rec.config.working_dir.clone() };
+        let cwd = if rec.config.working_dir.is_empty() {
+            "/".to_string()
+        } else {
+            rec.config.working_dir.clone()
+        };
         let seccomp_file = match std::fs::read(dir.path().join("seccomp.json")) {
             Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))?),
             Err(_) => None,
         };
-        let inputs = spec::Inputs { rootfs: &rootfs, dir: &dir, user: &user, env, cwd, seccomp_file, rootless: self.rootless };
+        let inputs = spec::Inputs {
+            rootfs: &rootfs,
+            dir: &dir,
+            user: &user,
+            env,
+            cwd,
+            seccomp_file,
+            rootless: self.rootless,
+        };
         let config = spec::build(rec, &inputs)?;
         let bundle = dir.bundle();
         std::fs::create_dir_all(&bundle).map_err(|e| Error::io("create", &bundle, e))?;
@@ -166,7 +178,13 @@ impl Engine {
     /// The monitor's command line, up to the fds that are added in the child.
     fn monitor_argv(&self, rec: &ContainerRecord) -> Result<Vec<String>> {
         let dir = self.layout.container(&rec.id);
-        let mut a = vec![self.monitor.to_string_lossy().into_owned(), "--dir".into(), dir.path().to_string_lossy().into_owned(), "--log".into(), dir.log(&rec.id).to_string_lossy().into_owned()];
+        let mut a = vec![
+            self.monitor.to_string_lossy().into_owned(),
+            "--dir".into(),
+            dir.path().to_string_lossy().into_owned(),
+            "--log".into(),
+            dir.log(&rec.id).to_string_lossy().into_owned(),
+        ];
         if let Some(s) = rec.host_config.log_config.config.get("max-size") {
             a.extend(["--log-max-size".into(), crate::units::ram_in_bytes(s)?.to_string()]);
         }
@@ -194,13 +212,21 @@ impl Engine {
             libc::dup2(c_out, 1);
             libc::dup2(c_err, 2);
         }
-        let copts = skiff_core::CreateOptions { bundle: self.layout.container(&rec.id).bundle(), ..Default::default() };
+        let copts = skiff_core::CreateOptions {
+            bundle: self.layout.container(&rec.id).bundle(),
+            ..Default::default()
+        };
         let (c, master) = match self.runtime.create_with_terminal(&rec.id, &copts) {
             Ok(x) => x,
             Err(e) => return e.to_string(),
         };
         if let (Some(m), Some((rows, cols))) = (&master, opts.winsize) {
-            let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+            let ws = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
             // SAFETY: TIOCSWINSZ with a winsize we own on the pty master.
             unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         }
@@ -244,7 +270,14 @@ impl Engine {
         };
         let mpath = self.layout.container(&rec.id).monitor_file();
         let _ = std::fs::write(&mpath, serde_json::to_vec(&mf).unwrap_or_default());
-        argv.extend(["--pid".into(), c.rec.pid.to_string(), "--".into(), self.exe.to_string_lossy().into_owned(), "--root".into(), self.layout.root.to_string_lossy().into_owned()]);
+        argv.extend([
+            "--pid".into(),
+            c.rec.pid.to_string(),
+            "--".into(),
+            self.exe.to_string_lossy().into_owned(),
+            "--root".into(),
+            self.layout.root.to_string_lossy().into_owned(),
+        ]);
         if self.rootless {
             argv.push("--rootless".into());
         }
@@ -289,7 +322,10 @@ mod tests {
         assert_eq!(parse_sync("ok 12 34\n").unwrap(), (12, 34));
         // The monitor itself failing to start is the engine's failure.
         assert_eq!(parse_sync("ok 12 34\nerr exec /x: ENOENT\n").unwrap_err().exit_code(), 125);
-        assert_eq!(parse_sync("err exec: \"nope\": executable file not found in $PATH\n").unwrap_err().exit_code(), 127);
+        assert_eq!(
+            parse_sync("err exec: \"nope\": executable file not found in $PATH\n").unwrap_err().exit_code(),
+            127
+        );
         assert!(parse_sync("").is_err());
     }
 }

@@ -31,7 +31,11 @@ pub struct UpdateRequest {
 fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map_or(0, |kb| kb * 1024)
 }
 
@@ -60,13 +64,23 @@ impl Engine {
         std::thread::sleep(interval);
         let mut rows = Vec::new();
         for (rec, s0, t0) in first {
-            let mut row = StatsRow { id: rec.id.clone(), name: rec.name.clone(), ..Default::default() };
+            let mut row = StatsRow {
+                id: rec.id.clone(),
+                name: rec.name.clone(),
+                ..Default::default()
+            };
             if let (Some(s0), Some(s1)) = (s0, self.runtime.load(&rec.id).ok().and_then(|c| c.stats().ok())) {
                 let dt = t0.elapsed().as_nanos() as f64;
                 let du = s1.cpu.usage.total.saturating_sub(s0.cpu.usage.total) as f64;
                 row.cpu_percent = if dt > 0.0 { du / dt * 100.0 } else { 0.0 };
                 let _ = cpus;
-                let cache = s1.memory.raw.get("total_inactive_file").or_else(|| s1.memory.raw.get("inactive_file")).copied().unwrap_or(0);
+                let cache = s1
+                    .memory
+                    .raw
+                    .get("total_inactive_file")
+                    .or_else(|| s1.memory.raw.get("inactive_file"))
+                    .copied()
+                    .unwrap_or(0);
                 row.mem_usage = s1.memory.usage.usage.saturating_sub(cache);
                 let lim = s1.memory.usage.limit;
                 row.mem_limit = if lim == 0 || lim >= host_mem { host_mem } else { lim };

@@ -28,13 +28,21 @@ pub fn ram_in_bytes(s: &str) -> Result<i64> {
 
 /// `--cpus 1.5` → nano CPUs; must be positive and at most the host's CPU count.
 pub fn nano_cpus(s: &str) -> Result<i64> {
-    let v: f64 = s.trim().parse().map_err(|_| Error::Invalid(format!("invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number")))?;
+    let v: f64 = s.trim().parse().map_err(|_| {
+        Error::Invalid(format!(
+            "invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number"
+        ))
+    })?;
     if !v.is_finite() || v < 0.0 {
-        return Err(Error::Invalid(format!("invalid argument \"{s}\" for \"--cpus\" flag: range of CPUs is from 0.01 to the number of CPUs available")));
+        return Err(Error::Invalid(format!(
+            "invalid argument \"{s}\" for \"--cpus\" flag: range of CPUs is from 0.01 to the number of CPUs available"
+        )));
     }
     let host = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     if v > host {
-        return Err(Error::Invalid(format!("range of CPUs is from 0.01 to {host:.2}, as there are only {host} CPUs available")));
+        return Err(Error::Invalid(format!(
+            "range of CPUs is from 0.01 to {host:.2}, as there are only {host} CPUs available"
+        )));
     }
     Ok((v * 1e9) as i64)
 }
@@ -43,7 +51,24 @@ pub fn nano_cpus(s: &str) -> Result<i64> {
 pub fn ulimit(s: &str) -> Result<Ulimit> {
     let bad = |why: &str| Error::Invalid(format!("invalid argument \"{s}\" for \"--ulimit\" flag: {why}"));
     let (name, vals) = s.split_once('=').ok_or_else(|| bad("expected NAME=SOFT[:HARD]"))?;
-    const NAMES: &[&str] = &["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"];
+    const NAMES: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
+    ];
     if !NAMES.contains(&name) {
         return Err(bad(&format!("invalid ulimit type: {name}")));
     }
@@ -55,7 +80,11 @@ pub fn ulimit(s: &str) -> Result<Ulimit> {
     if soft > hard && hard != -1 {
         return Err(bad(&format!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")));
     }
-    Ok(Ulimit { name: name.to_string(), soft, hard })
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
 /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
@@ -65,16 +94,29 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
         None => (s, None),
     };
     match (name, max) {
-        ("no" | "", None) => Ok(RestartPolicy { name: "no".into(), maximum_retry_count: 0 }),
-        ("always" | "unless-stopped", None) => Ok(RestartPolicy { name: name.into(), maximum_retry_count: 0 }),
+        ("no" | "", None) => Ok(RestartPolicy {
+            name: "no".into(),
+            maximum_retry_count: 0,
+        }),
+        ("always" | "unless-stopped", None) => Ok(RestartPolicy {
+            name: name.into(),
+            maximum_retry_count: 0,
+        }),
         ("on-failure", m) => {
             let n = match m {
-                Some(m) => m.parse::<u32>().map_err(|_| Error::Invalid(format!("invalid restart policy format: maximum retry count must be an integer: {s}")))?,
+                Some(m) => m
+                    .parse::<u32>()
+                    .map_err(|_| Error::Invalid(format!("invalid restart policy format: maximum retry count must be an integer: {s}")))?,
                 None => 0,
             };
-            Ok(RestartPolicy { name: name.into(), maximum_retry_count: n })
+            Ok(RestartPolicy {
+                name: name.into(),
+                maximum_retry_count: n,
+            })
         }
-        (_, Some(_)) => Err(Error::Invalid(format!("invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"))),
+        (_, Some(_)) => Err(Error::Invalid(format!(
+            "invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"
+        ))),
         _ => Err(Error::Invalid(format!("invalid restart policy '{s}'"))),
     }
 }
@@ -125,7 +167,13 @@ pub fn human_size(n: u64) -> String {
         i += 1;
     }
     // Three significant digits, trailing zeros trimmed (Go's %.4g).
-    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     let mut t = format!("{v:.digits$}");
     if t.contains('.') {
         t = t.trim_end_matches('0').trim_end_matches('.').to_string();
@@ -166,7 +214,14 @@ mod tests {
         assert!(nano_cpus("-1").is_err());
         assert!(nano_cpus("abc").is_err());
         assert!(nano_cpus("100000").is_err());
-        assert_eq!(ulimit("nofile=1024:2048").unwrap(), Ulimit { name: "nofile".into(), soft: 1024, hard: 2048 });
+        assert_eq!(
+            ulimit("nofile=1024:2048").unwrap(),
+            Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            }
+        );
         assert_eq!(ulimit("nproc=5").unwrap().hard, 5);
         assert!(ulimit("nofile=10:5").is_err());
         assert!(ulimit("bogus=1").is_err());

@@ -27,9 +27,21 @@ pub fn read_in_root(rootfs: &Path, path: &str) -> Option<String> {
     }
     const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
     const RESOLVE_IN_ROOT: u64 = 0x10;
-    let how = OpenHow { flags: (libc::O_RDONLY | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
     // SAFETY: openat2 with a valid dirfd, a NUL-terminated path and an open_how we own.
-    let fd = unsafe { libc::syscall(libc::SYS_openat2, std::os::fd::AsRawFd::as_raw_fd(&root), rel.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            std::os::fd::AsRawFd::as_raw_fd(&root),
+            rel.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
     if fd < 0 {
         return None;
     }
@@ -49,7 +61,12 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
         None => (spec, None),
     };
     let u = if u.is_empty() { "0" } else { u };
-    let entries: Vec<Vec<&str>> = passwd.unwrap_or("").lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 7).collect();
+    let entries: Vec<Vec<&str>> = passwd
+        .unwrap_or("")
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| f.len() >= 7)
+        .collect();
     let by_name = entries.iter().find(|f| f[0] == u);
     let (uid, mut gid, home, name) = match (u.parse::<u32>(), by_name) {
         (_, Some(f)) => (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0), f[5].to_string(), Some(f[0])),
@@ -59,7 +76,12 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
         },
         (Err(_), None) => return Err(Error::Invalid(format!("unable to find user {u}: no matching entries in passwd file"))),
     };
-    let groups: Vec<Vec<&str>> = group.unwrap_or("").lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 4).collect();
+    let groups: Vec<Vec<&str>> = group
+        .unwrap_or("")
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| f.len() >= 4)
+        .collect();
     if let Some(g) = g {
         gid = match (g.parse::<u32>(), groups.iter().find(|f| f[0] == g)) {
             (_, Some(f)) => f[2].parse().unwrap_or(0),
@@ -79,7 +101,12 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
             }
         }
     }
-    Ok(ExecUser { uid, gid, additional_gids: additional, home: if home.is_empty() { "/".into() } else { home } })
+    Ok(ExecUser {
+        uid,
+        gid,
+        additional_gids: additional,
+        home: if home.is_empty() { "/".into() } else { home },
+    })
 }
 
 /// Resolves `spec` against the files of `rootfs`.
@@ -98,13 +125,35 @@ mod tests {
 
     #[test]
     fn resolves_like_docker() {
-        assert_eq!(resolve("", Some(PASSWD), Some(GROUP)).unwrap(), ExecUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() });
+        assert_eq!(
+            resolve("", Some(PASSWD), Some(GROUP)).unwrap(),
+            ExecUser {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![],
+                home: "/root".into()
+            }
+        );
         let a = resolve("alice", Some(PASSWD), Some(GROUP)).unwrap();
-        assert_eq!((a.uid, a.gid, a.additional_gids.clone(), a.home.as_str()), (1000, 1000, vec![10, 50], "/home/alice"));
+        assert_eq!(
+            (a.uid, a.gid, a.additional_gids.clone(), a.home.as_str()),
+            (1000, 1000, vec![10, 50], "/home/alice")
+        );
         assert_eq!(resolve("1000:50", Some(PASSWD), Some(GROUP)).unwrap().gid, 50);
-        assert_eq!(resolve("4242", Some(PASSWD), None).unwrap(), ExecUser { uid: 4242, gid: 0, additional_gids: vec![], home: "/".into() });
+        assert_eq!(
+            resolve("4242", Some(PASSWD), None).unwrap(),
+            ExecUser {
+                uid: 4242,
+                gid: 0,
+                additional_gids: vec![],
+                home: "/".into()
+            }
+        );
         assert_eq!(resolve("nobody:staff", Some(PASSWD), Some(GROUP)).unwrap().gid, 50);
-        assert!(resolve("mallory", Some(PASSWD), None).unwrap_err().to_string().contains("unable to find user mallory"));
+        assert!(resolve("mallory", Some(PASSWD), None)
+            .unwrap_err()
+            .to_string()
+            .contains("unable to find user mallory"));
         assert!(resolve("0:nogroup", Some(PASSWD), Some(GROUP)).is_err());
     }
 

@@ -44,7 +44,9 @@ impl Volumes {
             _ => (crate::engine::random_id(), true),
         };
         if !valid_name(&name) {
-            return Err(Error::Invalid(format!("create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")));
+            return Err(Error::Invalid(format!(
+                "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
+            )));
         }
         if let Ok(v) = self.inspect(&name) {
             return Ok(v);
@@ -142,7 +144,11 @@ mod tests {
         let anon = vols.create(None, BTreeMap::new()).unwrap();
         assert!(anon.anonymous && anon.name.len() == 64);
         assert_eq!(vols.list().unwrap().len(), 2);
-        assert!(vols.remove("data", &["web".into()]).unwrap_err().to_string().contains("volume is in use - [web]"));
+        assert!(vols
+            .remove("data", &["web".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("volume is in use - [web]"));
         vols.remove("data", &[]).unwrap();
         assert!(matches!(vols.inspect("data"), Err(Error::NoSuchVolume(_))));
         assert!(vols.create(Some("bad/name"), BTreeMap::new()).is_err());

@@ -125,7 +125,12 @@ pub fn reap(target: i32) -> Option<i32> {
 
 /// Sets the window size of a pty master.
 pub fn resize(fd: i32, rows: u16, cols: u16) {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ with a winsize we own.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }

@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn entry_escapes_as_go() {
         let e = entry("stdout", b"a \"q\" <b> & \x01\tz\n", "T");
-        assert_eq!(e, "{\"log\":\"a \\\"q\\\" \\u003cb\\u003e \\u0026 \\u0001\\tz\\n\",\"stream\":\"stdout\",\"time\":\"T\"}\n");
+        assert_eq!(
+            e,
+            "{\"log\":\"a \\\"q\\\" \\u003cb\\u003e \\u0026 \\u0001\\tz\\n\",\"stream\":\"stdout\",\"time\":\"T\"}\n"
+        );
         assert!(entry("stderr", &[0xff, b'x'], "T").contains("\u{fffd}x"));
     }
 

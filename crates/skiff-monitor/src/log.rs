@@ -20,9 +20,21 @@ const STREAMS: [&str; 2] = ["stdout", "stderr"];
 
 impl Log {
     pub fn open(path: PathBuf, max_size: u64, max_file: u32) -> std::io::Result<Log> {
-        let file = OpenOptions::new().create(true).append(true).mode(0o640).custom_flags(libc::O_CLOEXEC).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)?;
         let size = file.metadata()?.len();
-        Ok(Log { path, file, size, max_size, max_file: max_file.max(1), pending: [Vec::new(), Vec::new()] })
+        Ok(Log {
+            path,
+            file,
+            size,
+            max_size,
+            max_file: max_file.max(1),
+            pending: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Adds output of stream 0 (stdout) or 1 (stderr); complete lines are written at once.
@@ -77,7 +89,13 @@ impl Log {
                 let _ = std::fs::rename(name(i), name(i + 1));
             }
             let _ = std::fs::rename(&self.path, name(1));
-            if let Ok(f) = OpenOptions::new().create(true).append(true).mode(0o640).custom_flags(libc::O_CLOEXEC).open(&self.path) {
+            if let Ok(f) = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o640)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&self.path)
+            {
                 self.file = f;
             }
         } else {

@@ -35,7 +35,10 @@ pub struct Args {
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut a = Args { log_max_file: 1, ..Args::default() };
+    let mut a = Args {
+        log_max_file: 1,
+        ..Args::default()
+    };
     while let Some(flag) = argv.next() {
         if flag == "--" {
             a.exit_command = argv.collect();

@@ -51,11 +51,22 @@ pub fn run(args: &Args) -> Result<Infallible> {
         io::set_cloexec(fd, true);
     }
     let listener = listen(args)?;
-    let mut m = Monitor { args, log, outputs, input, clients: Vec::new(), listener };
+    let mut m = Monitor {
+        args,
+        log,
+        outputs,
+        input,
+        clients: Vec::new(),
+        listener,
+    };
     if let Some(fd) = args.client {
         io::set_cloexec(fd, true);
         io::set_nonblocking(fd, true);
-        m.clients.push(Client { fd, inbuf: Vec::new(), outbuf: Vec::new() });
+        m.clients.push(Client {
+            fd,
+            inbuf: Vec::new(),
+            outbuf: Vec::new(),
+        });
     }
     let code = m.serve(sigfd)?;
     m.finish(code)
@@ -237,11 +248,22 @@ impl Monitor<'_> {
     fn accept(&mut self) {
         loop {
             // SAFETY: accept4 on our listening socket; no address wanted.
-            let fd = unsafe { libc::accept4(self.listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
+            let fd = unsafe {
+                libc::accept4(
+                    self.listener,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                )
+            };
             if fd < 0 {
                 return;
             }
-            self.clients.push(Client { fd, inbuf: Vec::new(), outbuf: Vec::new() });
+            self.clients.push(Client {
+                fd,
+                inbuf: Vec::new(),
+                outbuf: Vec::new(),
+            });
         }
     }
 

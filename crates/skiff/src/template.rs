@@ -20,7 +20,9 @@ fn parse(t: &str) -> Result<Vec<Piece>, String> {
         }
         let after = &rest[i + 2..];
         let j = after.find("}}").ok_or_else(|| format!("template: unclosed action in {t:?}"))?;
-        out.push(Piece::Action(after[..j].trim().trim_start_matches('-').trim_end_matches('-').trim().to_string()));
+        out.push(Piece::Action(
+            after[..j].trim().trim_start_matches('-').trim_end_matches('-').trim().to_string(),
+        ));
         rest = &after[j + 2..];
     }
     if !rest.is_empty() {
@@ -116,7 +118,9 @@ fn eval(v: &Value, action: &str) -> Result<Value, String> {
     let mut acc: Option<Value> = None;
     for stage in action.split('|') {
         let w = words(stage.trim());
-        let Some(first) = w.first() else { return Err("template: empty action".into()) };
+        let Some(first) = w.first() else {
+            return Err("template: empty action".into());
+        };
         let is_fn = !first.starts_with('.') && !first.starts_with('"');
         let val = if is_fn {
             let mut args: Vec<Value> = w[1..].iter().map(|a| arg(v, a)).collect::<Result<_, _>>()?;

@@ -20,18 +20,43 @@ fn refused(s: &Store, args: &[&str], code: i32, needle: &str) {
 fn bad_run_flags() {
     let s = Store::new();
     refused(&s, &["run", "--rm", "no-such-image"], 125, "Unable to find image 'no-such-image");
-    refused(&s, &["run", "--rm", "-v", "/no/such/dir:/x", "busybox", "true"], 125, "bind source path does not exist: /no/such/dir");
+    refused(
+        &s,
+        &["run", "--rm", "-v", "/no/such/dir:/x", "busybox", "true"],
+        125,
+        "bind source path does not exist: /no/such/dir",
+    );
     refused(&s, &["run", "--rm", "-m", "10xb", "busybox", "true"], 125, "invalid size: '10xb'");
     refused(&s, &["run", "--rm", "--cpus", "-1", "busybox", "true"], 125, "--cpus");
     refused(&s, &["run", "--rm", "-v", ":/x", "busybox", "true"], 125, "invalid spec: :/x");
     refused(&s, &["run", "--rm", "--restart", "sometimes", "busybox", "true"], 125, "invalid restart policy");
     refused(&s, &["run", "--rm", "--ulimit", "nofile=abc", "busybox", "true"], 125, "--ulimit");
-    refused(&s, &["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"], 125, "invalid capability: NOT_A_CAP");
-    refused(&s, &["run", "--rm", "--security-opt", "seccomp=/no/such/profile.json", "busybox", "true"], 125, "seccomp profile");
+    refused(
+        &s,
+        &["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"],
+        125,
+        "invalid capability: NOT_A_CAP",
+    );
+    refused(
+        &s,
+        &["run", "--rm", "--security-opt", "seccomp=/no/such/profile.json", "busybox", "true"],
+        125,
+        "seccomp profile",
+    );
     refused(&s, &["run", "--rm", "--name", "bad name", "busybox", "true"], 125, "invalid container name");
     refused(&s, &["run", "--rm", "--stop-signal", "SIGNOPE", "busybox", "true"], 125, "invalid signal");
-    refused(&s, &["run", "--rm", "--mount", "type=nfs,target=/x", "busybox", "true"], 125, "invalid mount type");
-    refused(&s, &["run", "--rm", "--network", "bridge0", "busybox", "true"], 125, "network bridge0 not found");
+    refused(
+        &s,
+        &["run", "--rm", "--mount", "type=nfs,target=/x", "busybox", "true"],
+        125,
+        "invalid mount type",
+    );
+    refused(
+        &s,
+        &["run", "--rm", "--network", "bridge0", "busybox", "true"],
+        125,
+        "network bridge0 not found",
+    );
     // clap's own refusals: unknown flag.
     let e = s.fails(&["run", "--no-such-flag", "busybox"], 125);
     assert!(e.contains("--no-such-flag"), "{e}");
@@ -41,7 +66,12 @@ fn bad_run_flags() {
 fn taken_names_and_running_containers() {
     let s = Store::new();
     s.ok(&["run", "-d", "--name", "taken", "busybox", "sleep", "60"]);
-    refused(&s, &["run", "-d", "--name", "taken", "busybox", "true"], 125, "The container name \"/taken\" is already in use");
+    refused(
+        &s,
+        &["run", "-d", "--name", "taken", "busybox", "true"],
+        125,
+        "The container name \"/taken\" is already in use",
+    );
     refused(&s, &["rm", "taken"], 1, "You cannot remove a running container");
     refused(&s, &["rm", "nobody-here"], 1, "No such container: nobody-here");
     refused(&s, &["logs", "nobody-here"], 1, "No such container: nobody-here");
@@ -121,7 +151,14 @@ fn malicious_and_corrupt_archives() {
     let marker = s.path().join("escaped");
     let m = marker.to_string_lossy().into_owned();
     // `..` in a path.
-    load_refused(&s, &docker_archive(&raw_layer(&[("../../../../../../..", b'5', "", b""), (&format!("../../../../../../..{m}"), b'0', "", b"x")]), None), "..");
+    load_refused(
+        &s,
+        &docker_archive(
+            &raw_layer(&[("../../../../../../..", b'5', "", b""), (&format!("../../../../../../..{m}"), b'0', "", b"x")]),
+            None,
+        ),
+        "..",
+    );
     // An absolute path is taken relative to the layer, as Docker does: safe, and loaded.
     let abs = s.path().join("abs.tar");
     std::fs::write(&abs, docker_archive(&raw_layer(&[(&m[1..], b'5', "", b""), (&m, b'0', "", b"x")]), None)).unwrap();
@@ -130,11 +167,19 @@ fn malicious_and_corrupt_archives() {
     assert_eq!(s.ok(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", "evil"]), "1\n");
     s.ok(&["rmi", "evil"]);
     // A symlink leading out, then a file written through it.
-    load_refused(&s, &docker_archive(&raw_layer(&[("out", b'2', "/", b""), (&format!("out{m}"), b'0', "", b"x")]), None), "out");
+    load_refused(
+        &s,
+        &docker_archive(&raw_layer(&[("out", b'2', "/", b""), (&format!("out{m}"), b'0', "", b"x")]), None),
+        "out",
+    );
     // A hardlink to a host file.
     load_refused(&s, &docker_archive(&raw_layer(&[("hl", b'1', "/etc/passwd", b"")]), None), "hl");
     // A whiteout of "..".
-    load_refused(&s, &docker_archive(&raw_layer(&[("dir/", b'5', "", b""), ("dir/.wh..", b'0', "", b"")]), None), ".wh..");
+    load_refused(
+        &s,
+        &docker_archive(&raw_layer(&[("dir/", b'5', "", b""), ("dir/.wh..", b'0', "", b"")]), None),
+        ".wh..",
+    );
     // A layer whose digest is not the config's diff_id.
     let good = raw_layer(&[("ok.txt", b'0', "", b"fine")]);
     load_refused(&s, &docker_archive(&good, Some(&sha(b"something else"))), "sha256:");

@@ -34,9 +34,18 @@ fn assert_clean(s: &Store, seen: &HashSet<String>) {
     // Monitors and cleanups name the store in their command line.
     let procs = procs_with(&root);
     assert!(procs.is_empty(), "processes of the store still running: {procs:?}");
-    let left: Vec<String> = std::fs::read_dir(s.path().join("containers")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = std::fs::read_dir(s.path().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(left.is_empty(), "container dirs left: {left:?}");
-    let tmp: Vec<String> = std::fs::read_dir(s.path().join("image/tmp")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let tmp: Vec<String> = std::fs::read_dir(s.path().join("image/tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(tmp.is_empty(), "image store work dirs left: {tmp:?}");
 }
 
@@ -133,7 +142,11 @@ fn sigkill_at_random_points_leaves_nothing_behind() {
             for id in s.ids() {
                 let o = s.run(&["rm", "-f", &id]);
                 // A --rm container may remove itself between our ps and our rm.
-                assert!(o.status.success() || text(&o.stderr).contains("No such container"), "rm -f {id}: {}", text(&o.stderr));
+                assert!(
+                    o.status.success() || text(&o.stderr).contains("No such container"),
+                    "rm -f {id}: {}",
+                    text(&o.stderr)
+                );
             }
         }
     }
@@ -141,7 +154,11 @@ fn sigkill_at_random_points_leaves_nothing_behind() {
     assert!(s.run(&["images"]).status.success());
     for id in s.ids() {
         let o = s.run(&["rm", "-f", &id]);
-        assert!(o.status.success() || text(&o.stderr).contains("No such container"), "rm -f {id}: {}", text(&o.stderr));
+        assert!(
+            o.status.success() || text(&o.stderr).contains("No such container"),
+            "rm -f {id}: {}",
+            text(&o.stderr)
+        );
     }
     s.ok(&["system", "prune", "-f"]);
     // Monitors of --rm containers may still be finishing their cleanup.
@@ -162,7 +179,10 @@ fn a_killed_monitor_leaves_a_container_rm_f_cleans() {
     let mon: i32 = s.inspect(&id, "{{.State.Pid}}").parse().unwrap();
     assert!(mon > 0);
     let root = s.path().to_string_lossy().into_owned();
-    let monitors: Vec<i32> = procs_with(&root).into_iter().filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim() == "skiff-monitor").collect();
+    let monitors: Vec<i32> = procs_with(&root)
+        .into_iter()
+        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim() == "skiff-monitor")
+        .collect();
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitors[0]), nix::sys::signal::Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -170,6 +190,8 @@ fn a_killed_monitor_leaves_a_container_rm_f_cleans() {
     assert_eq!(s.inspect(&id, "{{.State.Status}}"), "running");
     s.ok(&["rm", "-f", &id]);
     let seen: HashSet<String> = [id.clone()].into();
-    assert!(!std::path::Path::new(&format!("/proc/{mon}")).exists() || std::fs::read_to_string(format!("/proc/{mon}/stat")).unwrap_or_default().contains(" Z "));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{mon}")).exists() || std::fs::read_to_string(format!("/proc/{mon}/stat")).unwrap_or_default().contains(" Z ")
+    );
     assert_clean(&s, &seen);
 }

@@ -36,7 +36,10 @@ impl User {
         let subgid = std::fs::read("/etc/subgid").unwrap_or_default();
         let home = tempfile::Builder::new().prefix("skiff-rootless-").tempdir_in("/tmp").unwrap();
         let name = format!("skrl{}", std::process::id() % 100000);
-        sh(Command::new("/usr/sbin/useradd").args(["-M", "-d"]).arg(home.path()).args(["-s", "/bin/sh", &name]));
+        sh(Command::new("/usr/sbin/useradd")
+            .args(["-M", "-d"])
+            .arg(home.path())
+            .args(["-s", "/bin/sh", &name]));
         let u = User { name, home, subuid, subgid };
         // Our own range, whether or not useradd added one.
         for f in ["/etc/subuid", "/etc/subgid"] {
@@ -51,7 +54,10 @@ impl User {
         // The binaries and the image tar where the user can read them.
         let bin = u.home.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
-        for b in [common::skiff_bin().to_string(), Path::new(common::skiff_bin()).with_file_name("skiff-monitor").to_string_lossy().into_owned()] {
+        for b in [
+            common::skiff_bin().to_string(),
+            Path::new(common::skiff_bin()).with_file_name("skiff-monitor").to_string_lossy().into_owned(),
+        ] {
             std::fs::copy(&b, bin.join(Path::new(&b).file_name().unwrap())).unwrap();
         }
         std::fs::copy(common::busybox_tar(), u.home.path().join("busybox.tar")).unwrap();
@@ -77,12 +83,23 @@ impl User {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "rootless skiff {args:?} ({:?}): {} {}", o.status.code(), text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "rootless skiff {args:?} ({:?}): {} {}",
+            o.status.code(),
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
     }
 
     fn pause_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.store().join("pause.pid")).ok()?.split_whitespace().next()?.parse().ok()
+        std::fs::read_to_string(self.store().join("pause.pid"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
 }
 
@@ -113,7 +130,14 @@ fn a_non_root_user_runs_containers() {
     let md = std::fs::metadata(u.store()).unwrap();
     assert_ne!(md.uid(), 0);
     // Root in the container, the image's files owned by root (mapped), the user's range used.
-    let out = u.ok(&["run", "--rm", "busybox", "sh", "-c", "id -u; stat -c %u /bin/busybox; cat /proc/self/uid_map | wc -l; echo ok > /tmp/f && cat /tmp/f"]);
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; stat -c %u /bin/busybox; cat /proc/self/uid_map | wc -l; echo ok > /tmp/f && cat /tmp/f",
+    ]);
     assert_eq!(out, "0\n0\n2\nok\n");
     // A user id of the range inside: files it writes belong to the matching subordinate id.
     let vol = u.ok(&["run", "--rm", "-u", "1234", "-v", "data:/v", "busybox", "sh", "-c", "id -u"]);
@@ -123,7 +147,16 @@ fn a_non_root_user_runs_containers() {
     let owner = std::fs::metadata(&f).unwrap().uid();
     assert!(owner >= 100000 && owner != 1234 && owner != 0, "file of container uid 1234 is host uid {owner}");
     // A detached container, exec, logs, stop, rm.
-    u.ok(&["run", "-d", "--name", "bg", "busybox", "sh", "-c", "echo up; trap 'exit 5' TERM; while true; do sleep 0.1; done"]);
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; trap 'exit 5' TERM; while true; do sleep 0.1; done",
+    ]);
     assert!(common::eventually(5, || u.ok(&["logs", "bg"]) == "up\n"));
     assert_eq!(u.ok(&["exec", "-u", "nobody", "bg", "id", "-u"]), "65534\n");
     u.ok(&["stop", "bg"]);

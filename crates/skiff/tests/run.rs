@@ -34,8 +34,24 @@ fn env_workdir_user_hostname_and_files() {
     let env_file = s.path().join("env.list");
     std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
     let out = s.ok(&[
-        "run", "--rm", "-e", "A=1", "--env", "B=two words", "--env-file", env_file.to_str().unwrap(), "-w", "/tmp/work", "-u", "nobody",
-        "--hostname", "boat", "busybox", "sh", "-c", "echo $A/$B/$FROM_FILE/$HOME; pwd; id -u; hostname; cat /etc/hostname; grep boat /etc/hosts | wc -l",
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "--env",
+        "B=two words",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-w",
+        "/tmp/work",
+        "-u",
+        "nobody",
+        "--hostname",
+        "boat",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A/$B/$FROM_FILE/$HOME; pwd; id -u; hostname; cat /etc/hostname; grep boat /etc/hosts | wc -l",
     ]);
     assert_eq!(out, "1/two words/yes//nonexistent\n/tmp/work\n65534\nboat\nboat\n1\n");
     // Default hostname is the short id; PATH and HOSTNAME are set.
@@ -47,7 +63,16 @@ fn env_workdir_user_hostname_and_files() {
 #[test]
 fn detached_container_lifecycle() {
     let s = Store::new();
-    let id = s.ok(&["run", "-d", "--name", "web", "busybox", "sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo started; while true; do sleep 0.1; done"]);
+    let id = s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
     let id = id.trim();
     assert_eq!(id.len(), 64);
     assert!(common::eventually(5, || s.ok(&["logs", "web"]) == "started\n"));
@@ -88,7 +113,18 @@ fn stop_escalates_to_sigkill_after_the_timeout() {
     assert!(took >= std::time::Duration::from_millis(900), "{took:?}");
     assert_eq!(s.inspect("stubborn", "{{.State.ExitCode}}"), "137");
     // --stop-signal is used instead of TERM.
-    s.ok(&["run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ]);
     s.ok(&["stop", "usr1"]);
     assert_eq!(s.inspect("usr1", "{{.State.ExitCode}}"), "42");
 }
@@ -108,9 +144,28 @@ fn rm_refuses_a_running_container_without_force() {
 #[test]
 fn resource_limits_reach_the_cgroup() {
     let s = Store::new();
-    let id = s.ok(&["run", "-d", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20", "--cpu-shares", "512", "busybox", "sleep", "100"]);
+    let id = s.ok(&[
+        "run",
+        "-d",
+        "-m",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "20",
+        "--cpu-shares",
+        "512",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
     let id = id.trim();
-    assert_eq!(cgroup_file(id, "memory", "memory.limit_in_bytes").or_else(|| cgroup_file(id, "", "memory.max")).as_deref(), Some("67108864"));
+    assert_eq!(
+        cgroup_file(id, "memory", "memory.limit_in_bytes")
+            .or_else(|| cgroup_file(id, "", "memory.max"))
+            .as_deref(),
+        Some("67108864")
+    );
     assert_eq!(cgroup_file(id, "pids", "pids.max").as_deref(), Some("20"));
     assert_eq!(cgroup_file(id, "cpu", "cpu.cfs_quota_us").as_deref(), Some("50000"));
     assert_eq!(cgroup_file(id, "cpu", "cpu.shares").as_deref(), Some("512"));
@@ -150,15 +205,44 @@ fn security_options() {
     assert_ne!(o.status.code(), Some(0));
     // A profile file in Docker's format.
     let prof = s.path().join("prof.json");
-    std::fs::write(&prof, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
-    let o = s.run(&["run", "--rm", "--security-opt", &format!("seccomp={}", prof.display()), "busybox", "mkdir", "/tmp/x"]);
+    std::fs::write(
+        &prof,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let o = s.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &format!("seccomp={}", prof.display()),
+        "busybox",
+        "mkdir",
+        "/tmp/x",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("Operation not permitted"), "{}", text(&o.stderr));
     // --read-only: the root is read-only, --tmpfs gives a writable place.
-    let o = s.run(&["run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c", "touch /x 2>&1; touch /scratch/y && echo ok"]);
-    assert!(text(&o.stdout).contains("Read-only file system") && text(&o.stdout).contains("ok"), "{}", text(&o.stdout));
+    let o = s.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x 2>&1; touch /scratch/y && echo ok",
+    ]);
+    assert!(
+        text(&o.stdout).contains("Read-only file system") && text(&o.stdout).contains("ok"),
+        "{}",
+        text(&o.stdout)
+    );
     // --ulimit
-    assert_eq!(s.ok(&["run", "--rm", "--ulimit", "nofile=512:1024", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]), "512\n1024\n");
+    assert_eq!(
+        s.ok(&["run", "--rm", "--ulimit", "nofile=512:1024", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"]),
+        "512\n1024\n"
+    );
 }
 
 #[test]
@@ -168,7 +252,16 @@ fn volumes_and_binds() {
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("in.txt"), "from host\n").unwrap();
     let bind = format!("{}:/data", host.display());
-    let out = s.ok(&["run", "--rm", "-v", &bind, "busybox", "sh", "-c", "cat /data/in.txt; echo from container > /data/out.txt"]);
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo from container > /data/out.txt",
+    ]);
     assert_eq!(out, "from host\n");
     assert_eq!(std::fs::read_to_string(host.join("out.txt")).unwrap(), "from container\n");
     // :ro
@@ -199,11 +292,37 @@ fn volumes_and_binds() {
 #[test]
 fn restart_policy_on_failure_retries_then_stops() {
     let s = Store::new();
-    s.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1"]);
-    assert!(common::eventually(10, || s.inspect("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"), "{}", s.inspect("flaky", "{{.RestartCount}} {{.State.Status}}"));
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    assert!(
+        common::eventually(10, || s.inspect("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"),
+        "{}",
+        s.inspect("flaky", "{{.RestartCount}} {{.State.Status}}")
+    );
     assert_eq!(s.ok(&["logs", "flaky"]), "run\nrun\nrun\n", "{}", s.inspect("flaky", "{{.State.Error}}"));
     // always: restarts until stopped by the user.
-    s.ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 0",
+    ]);
     assert!(common::eventually(10, || s.inspect("always", "{{.RestartCount}}").parse::<u32>().unwrap_or(0) >= 1));
     s.ok(&["stop", "always"]);
     std::thread::sleep(std::time::Duration::from_millis(600));
@@ -213,7 +332,15 @@ fn restart_policy_on_failure_retries_then_stops() {
 #[test]
 fn logs_options_and_rotation() {
     let s = Store::new();
-    s.ok(&["run", "--name", "lg", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2"]);
+    s.ok(&[
+        "run",
+        "--name",
+        "lg",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2",
+    ]);
     assert_eq!(s.ok(&["logs", "--tail", "2", "lg"]), "line5\n");
     let o = s.run(&["logs", "lg"]);
     assert_eq!(text(&o.stdout), "line1\nline2\nline3\nline4\nline5\n");
@@ -228,7 +355,19 @@ fn logs_options_and_rotation() {
     let v: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
     assert_eq!((v["log"].as_str(), v["stream"].as_str()), (Some("line1\n"), Some("stdout")));
     // Rotation at max-size keeps max-file files.
-    s.ok(&["run", "--name", "big", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "for i in $(seq 1 300); do echo line-$i; done"]);
+    s.ok(&[
+        "run",
+        "--name",
+        "big",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 300); do echo line-$i; done",
+    ]);
     let p = s.inspect("big", "{{.LogPath}}");
     assert!(std::path::Path::new(&format!("{p}.1")).exists());
     assert!(!std::path::Path::new(&format!("{p}.2")).exists());
@@ -242,10 +381,16 @@ fn logs_options_and_rotation() {
 #[test]
 fn ps_filters_formats_and_inspect_templates() {
     let s = Store::new();
-    assert_eq!(s.run(&["run", "--name", "one", "-l", "tier=db", "busybox", "sh", "-c", "exit 2"]).status.code(), Some(2));
+    assert_eq!(
+        s.run(&["run", "--name", "one", "-l", "tier=db", "busybox", "sh", "-c", "exit 2"]).status.code(),
+        Some(2)
+    );
     s.ok(&["run", "-d", "--name", "two", "-l", "tier=web", "busybox", "sleep", "100"]);
     assert_eq!(s.ok(&["ps", "--format", "{{.Names}}"]), "two\n");
-    assert_eq!(s.ok(&["ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}} {{.State}}"]), "one exited\n");
+    assert_eq!(
+        s.ok(&["ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}} {{.State}}"]),
+        "one exited\n"
+    );
     assert_eq!(s.ok(&["ps", "-a", "--filter", "exited=2", "-q"]).lines().count(), 1);
     assert_eq!(s.ok(&["ps", "-a", "--filter", "status=running", "--format", "{{.Names}}"]), "two\n");
     let json = s.ok(&["ps", "-a", "--format", "json"]);
@@ -254,7 +399,10 @@ fn ps_filters_formats_and_inspect_templates() {
     assert!(rows.iter().any(|r| r["Names"] == "one" && r["State"] == "exited"));
     let table = s.ok(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}"]);
     assert!(table.starts_with("NAMES   STATUS\n"), "{table}");
-    assert_eq!(s.inspect("one", "{{.State.ExitCode}} {{index .Config.Labels \"tier\"}} {{json .Config.Cmd}}"), "2 db [\"sh\",\"-c\",\"exit 2\"]");
+    assert_eq!(
+        s.inspect("one", "{{.State.ExitCode}} {{index .Config.Labels \"tier\"}} {{json .Config.Cmd}}"),
+        "2 db [\"sh\",\"-c\",\"exit 2\"]"
+    );
     let full: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "two"])).unwrap();
     assert_eq!(full[0]["State"]["Running"], true);
     assert!(full[0]["State"]["Pid"].as_i64().unwrap() > 0);
@@ -307,7 +455,10 @@ fn stdin_is_forwarded_with_i() {
 #[test]
 fn init_reaps_and_forwards() {
     let s = Store::new();
-    if !["/usr/bin/tini-static", "/usr/bin/tini", "/usr/bin/docker-init"].iter().any(|p| std::path::Path::new(p).exists()) {
+    if !["/usr/bin/tini-static", "/usr/bin/tini", "/usr/bin/docker-init"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+    {
         let e = s.fails(&["run", "--rm", "--init", "busybox", "true"], 125);
         assert!(e.contains("--init"), "{e}");
         return;

@@ -16,7 +16,13 @@ fn on_pty(shell: &str, input: &[u8], delay: Duration) -> (Option<i32>, String) {
 
 /// As [`on_pty`], typing each chunk after its delay.
 fn typed(shell: &str, chunks: &[(Duration, &[u8])]) -> (Option<i32>, String) {
-    let mut c = Command::new("script").args(["-qec", shell, "/dev/null"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("script (util-linux)");
+    let mut c = Command::new("script")
+        .args(["-qec", shell, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
     let mut stdin = c.stdin.take().unwrap();
     for (delay, input) in chunks {
         std::thread::sleep(*delay);
@@ -32,7 +38,11 @@ fn typed(shell: &str, chunks: &[(Duration, &[u8])]) -> (Option<i32>, String) {
 #[test]
 fn run_it_gives_a_terminal_with_the_callers_size() {
     let s = Store::new();
-    let cmd = format!("stty rows 33 cols 111; {} --root {} run -it --rm busybox sh -c 'tty; stty size; exit 4'", skiff_bin(), s.path().display());
+    let cmd = format!(
+        "stty rows 33 cols 111; {} --root {} run -it --rm busybox sh -c 'tty; stty size; exit 4'",
+        skiff_bin(),
+        s.path().display()
+    );
     let (code, out) = on_pty(&cmd, b"", Duration::ZERO);
     assert_eq!(code, Some(4), "{out}");
     assert!(out.contains("/dev/pts/0"), "{out}");
@@ -54,7 +64,13 @@ fn detach_and_attach_again() {
     s.ok(&["run", "-dit", "--name", "term", "busybox", "sh"]);
     let attach = format!("{} --root {} attach term", skiff_bin(), s.path().display());
     // Type a command, then ctrl-p ctrl-q.
-    let (code, out) = typed(&attach, &[(Duration::from_millis(300), b"echo attached-$((2+2))\n"), (Duration::from_millis(300), b"\x10\x11")]);
+    let (code, out) = typed(
+        &attach,
+        &[
+            (Duration::from_millis(300), b"echo attached-$((2+2))\n"),
+            (Duration::from_millis(300), b"\x10\x11"),
+        ],
+    );
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("attached-4"), "{out}");
     // Still running, and what was typed ran in it.
@@ -63,7 +79,11 @@ fn detach_and_attach_again() {
     // Attach again and end it.
     let (code, out) = on_pty(&attach, b"exit 6\n", Duration::from_millis(300));
     assert_eq!(code, Some(6), "{out}");
-    assert!(common::eventually(5, || s.inspect("term", "{{.State.Status}} {{.State.ExitCode}}") == "exited 6"), "{}", s.inspect("term", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"));
+    assert!(
+        common::eventually(5, || s.inspect("term", "{{.State.Status}} {{.State.ExitCode}}") == "exited 6"),
+        "{}",
+        s.inspect("term", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}")
+    );
 }
 
 #[test]

@@ -28,7 +28,11 @@ pub fn each(e: &Engine, names: &[String], f: impl Fn(&Engine, &str) -> skiff_eng
 /// `"sh -c 'echo…"` as Docker's ps shows a command (20 characters unless --no-trunc).
 fn command(rec: &ContainerRecord, trunc: bool) -> String {
     let s = rec.argv().join(" ");
-    let s = if trunc && s.chars().count() > 20 { format!("{}…", s.chars().take(19).collect::<String>()) } else { s };
+    let s = if trunc && s.chars().count() > 20 {
+        format!("{}…", s.chars().take(19).collect::<String>())
+    } else {
+        s
+    };
     // Go's strconv.Quote, as Docker prints it.
     serde_json::to_string(&s).unwrap_or_default()
 }
@@ -65,7 +69,9 @@ fn ps_value(rec: &ContainerRecord, trunc: bool) -> Value {
 }
 
 fn matches(rec: &ContainerRecord, filter: &str) -> Result<bool> {
-    let (k, v) = filter.split_once('=').ok_or_else(|| fail(format!("Error: bad format of filter (expected name=value): {filter}")))?;
+    let (k, v) = filter
+        .split_once('=')
+        .ok_or_else(|| fail(format!("Error: bad format of filter (expected name=value): {filter}")))?;
     Ok(match k {
         "status" => rec.state.status.as_str() == v,
         "name" => rec.name.contains(v.trim_start_matches('/')),
@@ -125,7 +131,12 @@ pub fn ps(e: &Engine, a: PsArgs) -> Result<i32> {
         Format::Table => {
             let rows: Vec<Vec<String>> = values
                 .iter()
-                .map(|v| ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"].iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
+                .map(|v| {
+                    ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+                        .iter()
+                        .map(|k| v[*k].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
                 .collect();
             table::print(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &rows);
         }
@@ -143,7 +154,12 @@ pub fn logs(e: &Engine, a: LogsArgs) -> Result<i32> {
         Some(s) => Some(skiff_engine::logs::parse_since(s)?),
         None => None,
     };
-    let opts = LogOptions { follow: a.follow, tail, timestamps: a.timestamps, since };
+    let opts = LogOptions {
+        follow: a.follow,
+        tail,
+        timestamps: a.timestamps,
+        since,
+    };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
     e.logs(&id, &opts, &mut out, &mut err)?;
@@ -202,7 +218,11 @@ pub fn stats(e: &Engine, a: StatsArgs) -> Result<i32> {
     let ids: Vec<String> = if a.containers.is_empty() {
         e.list()?.into_iter().filter(|r| a.all || r.state.status.is_active()).map(|r| r.id).collect()
     } else {
-        a.containers.iter().map(|c| e.resolve(c)).collect::<skiff_engine::Result<_>>().map_err(|x| fail(x.to_string()))?
+        a.containers
+            .iter()
+            .map(|c| e.resolve(c))
+            .collect::<skiff_engine::Result<_>>()
+            .map_err(|x| fail(x.to_string()))?
     };
     loop {
         let rows = e.stats(&ids)?;
@@ -230,8 +250,14 @@ pub fn stats(e: &Engine, a: StatsArgs) -> Result<i32> {
             Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
             Format::Table => {
                 let keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"];
-                let rows: Vec<Vec<String>> = values.iter().map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect()).collect();
-                table::print(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"], &rows);
+                let rows: Vec<Vec<String>> = values
+                    .iter()
+                    .map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
+                    .collect();
+                table::print(
+                    &["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"],
+                    &rows,
+                );
             }
         }
         if a.no_stream {

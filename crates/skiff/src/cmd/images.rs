@@ -30,7 +30,11 @@ pub fn images(e: &Engine, a: ImagesArgs) -> Result<i32> {
     for img in &list {
         let tags: Vec<String> = if img.tags.is_empty() { vec![String::new()] } else { img.tags.clone() };
         for t in tags {
-            let (repo, tag) = if t.is_empty() { ("<none>".to_string(), "<none>".to_string()) } else { repo_tag(&t) };
+            let (repo, tag) = if t.is_empty() {
+                ("<none>".to_string(), "<none>".to_string())
+            } else {
+                repo_tag(&t)
+            };
             if let Some(r) = &a.reference {
                 if !(repo == *r || format!("{repo}:{tag}") == *r || reference::familiar(&t) == *r) {
                     continue;
@@ -90,7 +94,10 @@ pub fn images(e: &Engine, a: ImagesArgs) -> Result<i32> {
             }
             keys.extend(["ID", "CreatedSince", "Size"]);
             head.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let rows: Vec<Vec<String>> = values.iter().map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect()).collect();
+            let rows: Vec<Vec<String>> = values
+                .iter()
+                .map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
+                .collect();
             table::print(&head, &rows);
         }
     }
@@ -157,7 +164,11 @@ pub fn load(e: &Engine, a: LoadArgs) -> Result<i32> {
 }
 
 pub fn import(e: &Engine, a: ImportArgs) -> Result<i32> {
-    let opts = skiff_image::ImportOptions { reference: a.reference.clone(), changes: a.change.clone(), message: a.message.clone() };
+    let opts = skiff_image::ImportOptions {
+        reference: a.reference.clone(),
+        changes: a.change.clone(),
+        message: a.message.clone(),
+    };
     let img = e.images.import(input(Some(&a.file))?, &opts).map_err(|x| fail(x.to_string()))?;
     println!("{}", img.id);
     Ok(0)
@@ -185,7 +196,9 @@ pub fn save(e: &Engine, a: SaveArgs) -> Result<i32> {
             if crate::cmd::run_is_tty(1) {
                 return Err(fail("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
             }
-            e.images.save(&a.images, format, std::io::BufWriter::new(std::io::stdout().lock())).map_err(|x| fail(x.to_string()))?;
+            e.images
+                .save(&a.images, format, std::io::BufWriter::new(std::io::stdout().lock()))
+                .map_err(|x| fail(x.to_string()))?;
         }
     }
     Ok(0)
@@ -197,7 +210,11 @@ pub fn history(e: &Engine, a: HistoryArgs) -> Result<i32> {
     let values: Vec<Value> = rows
         .iter()
         .map(|h| {
-            let by = if a.no_trunc || h.created_by.chars().count() <= 45 { h.created_by.clone() } else { format!("{}…", h.created_by.chars().take(44).collect::<String>()) };
+            let by = if a.no_trunc || h.created_by.chars().count() <= 45 {
+                h.created_by.clone()
+            } else {
+                format!("{}…", h.created_by.chars().take(44).collect::<String>())
+            };
             json!({
                 "ID": h.id.as_deref().map(|i| if a.no_trunc { i.to_string() } else { hex(i)[..12].to_string() }).unwrap_or_else(|| "<missing>".into()),
                 "CreatedSince": h.created.as_deref().map(table::ago).unwrap_or_else(|| "N/A".into()),
@@ -222,7 +239,10 @@ pub fn history(e: &Engine, a: HistoryArgs) -> Result<i32> {
         Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
         Format::Table => {
             let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
-            let rows: Vec<Vec<String>> = values.iter().map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect()).collect();
+            let rows: Vec<Vec<String>> = values
+                .iter()
+                .map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
+                .collect();
             table::print(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
         }
     }
@@ -231,7 +251,13 @@ pub fn history(e: &Engine, a: HistoryArgs) -> Result<i32> {
 
 pub fn commit(e: &Engine, a: CommitArgs) -> Result<i32> {
     let id = e.resolve(&a.container).map_err(|x| fail(x.to_string()))?;
-    let req = skiff_engine::commit::CommitRequest { reference: a.reference.clone(), changes: a.change.clone(), comment: a.message.clone(), author: a.author.clone(), pause: a.pause };
+    let req = skiff_engine::commit::CommitRequest {
+        reference: a.reference.clone(),
+        changes: a.change.clone(),
+        comment: a.message.clone(),
+        author: a.author.clone(),
+        pause: a.pause,
+    };
     let img = e.commit(&id, &req).map_err(|x| fail(x.to_string()))?;
     println!("{}", img.id);
     Ok(0)

@@ -23,7 +23,11 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
         let root = cli.root.clone().unwrap_or_else(|| skiff_engine::engine::default_root(true));
         skiff_engine::rootless::enter(&root)?;
     }
-    Ok(Engine::open(EngineOptions { root: cli.root.clone(), rootless, ..Default::default() })?)
+    Ok(Engine::open(EngineOptions {
+        root: cli.root.clone(),
+        rootless,
+        ..Default::default()
+    })?)
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
@@ -66,7 +70,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Image { cmd: ImageCmd::Inspect(a) } => system::inspect(&e, a, Some("image")),
         Cmd::Image { cmd: ImageCmd::Prune(a) } => images::prune(&e, a),
         Cmd::Rmi(a) | Cmd::Image { cmd: ImageCmd::Rm(a) } => images::rmi(&e, a),
-        Cmd::Tag { source, target } | Cmd::Image { cmd: ImageCmd::Tag { source, target } } => {
+        Cmd::Tag { source, target }
+        | Cmd::Image {
+            cmd: ImageCmd::Tag { source, target },
+        } => {
             e.images.tag(&source, &target).map_err(|x| crate::fail(x.to_string()))?;
             Ok(0)
         }
@@ -79,7 +86,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Info(f) => system::info(&e, f),
         Cmd::Version(f) => system::version(f),
         Cmd::ContainerCleanup { id } => {
-            let fds: Vec<i32> = std::env::var("SKIFF_ATTACHED_FDS").unwrap_or_default().split(',').filter_map(|s| s.parse().ok()).collect();
+            let fds: Vec<i32> = std::env::var("SKIFF_ATTACHED_FDS")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|s| s.parse().ok())
+                .collect();
             e.cleanup(&id, &fds)?;
             Ok(0)
         }

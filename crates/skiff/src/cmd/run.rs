@@ -23,7 +23,10 @@ fn request(a: &RunArgs) -> Result<CreateRequest> {
             return Err(Error::Invalid(format!("invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\"")).into());
         }
     }
-    let (image, cmd) = a.args.split_first().ok_or_else(|| Error::Invalid("\"run\" requires at least 1 argument".into()))?;
+    let (image, cmd) = a
+        .args
+        .split_first()
+        .ok_or_else(|| Error::Invalid("\"run\" requires at least 1 argument".into()))?;
     Ok(CreateRequest {
         image: image.clone(),
         cmd: cmd.to_vec(),
@@ -68,12 +71,14 @@ fn create_rec(e: &Engine, a: &RunArgs) -> Result<skiff_engine::ContainerRecord> 
         return Err(Error::Invalid("the input device is not a TTY".into()).into());
     }
     let rec = e.create(&req).map_err(|err| match err {
-        Error::Image(ie) if ie.to_string().starts_with("No such image") => {
-            Error::Invalid(format!("Unable to find image '{}' locally: {ie} (skiff pull is not available yet; use skiff load or skiff import)", req.image))
-        }
+        Error::Image(ie) if ie.to_string().starts_with("No such image") => Error::Invalid(format!(
+            "Unable to find image '{}' locally: {ie} (skiff pull is not available yet; use skiff load or skiff import)",
+            req.image
+        )),
         other => other,
     })?;
-    let limits = a.memory.is_some() || a.cpus.is_some() || a.pids_limit.is_some() || a.cpu_shares.is_some() || a.cpuset_cpus.is_some() || a.memory_swap.is_some();
+    let limits =
+        a.memory.is_some() || a.cpus.is_some() || a.pids_limit.is_some() || a.cpu_shares.is_some() || a.cpuset_cpus.is_some() || a.memory_swap.is_some();
     if e.rootless && limits {
         eprintln!("WARNING: resource limits are ignored: a rootless container has no cgroup of its own here (no delegated cgroup subtree)");
     }
@@ -104,7 +109,13 @@ fn start_attached(e: &Engine, id: &str, tty: bool, stdin: bool, keys: Vec<u8>, s
     let (ours, theirs) = pair()?;
     let winsize = if tty { attach::terminal_size() } else { None };
     e.start(id, StartOptions { client: Some(theirs), winsize })?;
-    let opts = AttachOptions { stdin, tty: tty && is_tty(0), close_stdin: stdin && !tty, detach_keys: if tty { keys } else { Vec::new() }, proxy_signals: sig_proxy && !tty };
+    let opts = AttachOptions {
+        stdin,
+        tty: tty && is_tty(0),
+        close_stdin: stdin && !tty,
+        detach_keys: if tty { keys } else { Vec::new() },
+        proxy_signals: sig_proxy && !tty,
+    };
     let ended = attach::session(ours, &opts, &mut |sig| {
         let _ = e.kill(id, sig);
     })?;
@@ -183,7 +194,13 @@ pub fn attach(e: &Engine, a: AttachArgs) -> Result<i32> {
     let sock = attach::connect(e.layout.container(&id).path())?;
     let keys = detach_keys(&a.detach_keys)?;
     let stdin = !a.no_stdin && rec.config.open_stdin;
-    let opts = AttachOptions { stdin, tty: rec.config.tty && is_tty(0), close_stdin: false, detach_keys: keys, proxy_signals: a.sig_proxy && !rec.config.tty };
+    let opts = AttachOptions {
+        stdin,
+        tty: rec.config.tty && is_tty(0),
+        close_stdin: false,
+        detach_keys: keys,
+        proxy_signals: a.sig_proxy && !rec.config.tty,
+    };
     let ended = attach::session(sock, &opts, &mut |sig| {
         let _ = e.kill(&id, sig);
     })?;
@@ -195,7 +212,10 @@ pub fn attach(e: &Engine, a: AttachArgs) -> Result<i32> {
 }
 
 pub fn exec(e: &Engine, a: ExecArgs) -> Result<i32> {
-    let (container, cmd) = a.args.split_first().ok_or_else(|| Error::Invalid("\"exec\" requires at least 2 arguments".into()))?;
+    let (container, cmd) = a
+        .args
+        .split_first()
+        .ok_or_else(|| Error::Invalid("\"exec\" requires at least 2 arguments".into()))?;
     if cmd.is_empty() {
         return Err(Error::Invalid("\"exec\" requires at least 2 arguments".into()).into());
     }
@@ -208,6 +228,15 @@ pub fn exec(e: &Engine, a: ExecArgs) -> Result<i32> {
         env.extend(skiff_engine::options::read_env_file(f)?);
     }
     env.extend(a.env.iter().cloned());
-    let req = ExecRequest { cmd: cmd.to_vec(), tty: a.tty, interactive: a.interactive, detach: a.detach, env, user: a.user.clone(), workdir: a.workdir.clone(), privileged: a.privileged };
+    let req = ExecRequest {
+        cmd: cmd.to_vec(),
+        tty: a.tty,
+        interactive: a.interactive,
+        detach: a.detach,
+        env,
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        privileged: a.privileged,
+    };
     Ok(e.exec(&id, &req)?)
 }

@@ -48,7 +48,11 @@ pub fn inspect(e: &Engine, a: InspectArgs, only: Option<&str>) -> Result<i32> {
         let found = match kind {
             Some("container") => e.resolve(n).and_then(|id| e.load(&id)).map(|r| e.inspect(&r)).map_err(|x| x.to_string()),
             Some("image") => e.images.resolve(n).map(|i| image_value(&i)).map_err(|x| x.to_string()),
-            Some("volume") => e.volumes.inspect(n).map(|v| serde_json::to_value(v).unwrap_or_default()).map_err(|x| x.to_string()),
+            Some("volume") => e
+                .volumes
+                .inspect(n)
+                .map(|v| serde_json::to_value(v).unwrap_or_default())
+                .map_err(|x| x.to_string()),
             Some(other) => return Err(fail(format!("\"{other}\" is not a valid value for --type"))),
             None => e
                 .resolve(n)
@@ -106,8 +110,23 @@ pub fn info(e: &Engine, f: FormatArg) -> Result<i32> {
         Some(t) => println!("{}", crate::template::Template::new(t).map_err(fail)?.render(&v).map_err(fail)?),
         None => {
             for k in [
-                "Containers", "ContainersRunning", "ContainersPaused", "ContainersStopped", "Images", "ServerVersion", "Driver", "LoggingDriver", "CgroupDriver",
-                "CgroupVersion", "KernelVersion", "OperatingSystem", "OSType", "Architecture", "NCPU", "DockerRootDir", "Rootless",
+                "Containers",
+                "ContainersRunning",
+                "ContainersPaused",
+                "ContainersStopped",
+                "Images",
+                "ServerVersion",
+                "Driver",
+                "LoggingDriver",
+                "CgroupDriver",
+                "CgroupVersion",
+                "KernelVersion",
+                "OperatingSystem",
+                "OSType",
+                "Architecture",
+                "NCPU",
+                "DockerRootDir",
+                "Rootless",
             ] {
                 println!(" {k}: {}", crate::template::go_string(&v[k]));
             }
@@ -125,7 +144,11 @@ pub fn version(f: FormatArg) -> Result<i32> {
         Some("json") => println!("{v}"),
         Some(t) => println!("{}", crate::template::Template::new(t).map_err(fail)?.render(&v).map_err(fail)?),
         None => {
-            println!("Client:\n Version:    {}\n OS/Arch:    linux/{}\n", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH);
+            println!(
+                "Client:\n Version:    {}\n OS/Arch:    linux/{}\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH
+            );
             println!("Server: skiff (daemonless)\n Engine:\n  Version:   {}", env!("CARGO_PKG_VERSION"));
         }
     }
@@ -157,7 +180,10 @@ pub fn system(e: &Engine, cmd: SystemCmd) -> Result<i32> {
                 Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
                 Format::Table => {
                     let keys = ["Type", "TotalCount", "Active", "Size", "Reclaimable"];
-                    let rows: Vec<Vec<String>> = values.iter().map(|v| keys.iter().map(|k| crate::template::go_string(&v[*k])).collect()).collect();
+                    let rows: Vec<Vec<String>> = values
+                        .iter()
+                        .map(|v| keys.iter().map(|k| crate::template::go_string(&v[*k])).collect())
+                        .collect();
                     table::print(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
                 }
             }

@@ -13,7 +13,10 @@ pub fn volume(e: &Engine, cmd: VolumeCmd) -> Result<i32> {
             if driver != "local" {
                 return Err(fail(format!("error looking up volume plugin {driver}: plugin \"{driver}\" not found")));
             }
-            let labels = labels.iter().map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.to_string(), v.to_string()))).collect();
+            let labels = labels
+                .iter()
+                .map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.to_string(), v.to_string())))
+                .collect();
             let v = e.volumes.create(name.as_deref(), labels).map_err(|x| fail(x.to_string()))?;
             println!("{}", v.name);
         }

@@ -44,7 +44,9 @@ pub struct Store {
 impl Store {
     /// An empty store.
     pub fn empty() -> Store {
-        Store { root: tempfile::Builder::new().prefix("skiff-test-").tempdir_in("/tmp").expect("tempdir") }
+        Store {
+            root: tempfile::Builder::new().prefix("skiff-test-").tempdir_in("/tmp").expect("tempdir"),
+        }
     }
 
     /// A store with `busybox:latest` imported.
@@ -73,14 +75,26 @@ impl Store {
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}", o.status.code(), text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stdout)
     }
 
     /// Runs and asserts failure with `code`; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let o = self.run(args);
-        assert_eq!(o.status.code(), Some(code), "skiff {args:?}: stdout: {} stderr: {}", text(&o.stdout), text(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "skiff {args:?}: stdout: {} stderr: {}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         text(&o.stderr)
     }
 
@@ -140,7 +154,10 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 pub fn cgroup_file(id: &str, controller: &str, name: &str) -> Option<String> {
     let v1 = PathBuf::from("/sys/fs/cgroup").join(controller).join(format!("skiff-{id}")).join(name);
     let v2 = PathBuf::from("/sys/fs/cgroup").join(format!("skiff-{id}")).join(name);
-    std::fs::read_to_string(v1).or_else(|_| std::fs::read_to_string(v2)).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(v1)
+        .or_else(|_| std::fs::read_to_string(v2))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Waits up to `secs` for `f` to hold.
