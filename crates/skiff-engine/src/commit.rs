@@ -38,8 +38,22 @@ impl Engine {
             cfg.set_labels(Some(rec.config.labels.clone().into_iter().collect()));
         }
         let paused = if req.pause { self.pause_for_files(&rec)? } else { None };
-        let upper = self.layout.container(id).upper();
+        let dir = self.layout.container(id);
+        let mut upper = dir.upper();
         std::fs::create_dir_all(&upper).map_err(|e| Error::io("create", &upper, e))?;
+        // The copying driver has no upper dir: one is made of its changes for the commit.
+        let made = if rec.is_vfs() {
+            let layers = self.images.layer_dirs(&parent)?;
+            let changes = self.vfs_changes(&rec, &layers)?;
+            let tmp = dir.path().join("commit-upper.tmp");
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir(&tmp).map_err(|e| Error::io("mkdir", &tmp, e))?;
+            crate::vfs::upper_from(&dir.rootfs_copy(), &changes, &tmp)?;
+            upper = tmp.clone();
+            Some(tmp)
+        } else {
+            None
+        };
         let c = skiff_image::Commit {
             parent: Some(&parent),
             upper: &upper,
@@ -52,6 +66,9 @@ impl Engine {
         let r = self.images.commit(&c);
         if let Some(c) = &paused {
             let _ = c.resume();
+        }
+        if let Some(tmp) = made {
+            let _ = std::fs::remove_dir_all(tmp);
         }
         Ok(r?)
     }

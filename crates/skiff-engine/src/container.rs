@@ -225,7 +225,7 @@ impl Engine {
         }
         let c = self.runtime.load(id)?;
         let mut p = c.rec.spec.process().clone().ok_or_else(|| Error::Other("container has no process".into()))?;
-        let rootfs = self.layout.container(id).merged();
+        let rootfs = self.rootfs_path(&rec);
         if let Some(u) = &req.user {
             let eu = users::lookup(&rootfs, u)?;
             let mut user = p.user().clone();

@@ -22,6 +22,8 @@ pub struct EngineOptions {
     pub monitor: Option<PathBuf>,
     /// The `skiff` binary the monitor runs as its exit command (default: the running one).
     pub exe: Option<PathBuf>,
+    /// "overlay2" (default) or "vfs" (copies; for filesystems overlayfs cannot use).
+    pub storage_driver: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +35,7 @@ pub struct Engine {
     pub rootless: bool,
     pub monitor: PathBuf,
     pub exe: PathBuf,
+    pub driver: String,
 }
 
 /// 64 random hex digits (Docker's id form).
@@ -73,15 +76,13 @@ impl Engine {
             .clone()
             .or_else(|| std::env::var_os("SKIFF_MONITOR").map(PathBuf::from))
             .unwrap_or_else(|| exe.parent().unwrap_or(Path::new("/")).join("skiff-monitor"));
-        Ok(Engine {
-            volumes: Volumes { dir: layout.volumes() },
-            layout,
-            images,
-            runtime,
-            rootless: opts.rootless,
-            monitor,
-            exe,
-        })
+        let env_driver = std::env::var("SKIFF_STORAGE_DRIVER").ok();
+        let driver = match opts.storage_driver.as_deref().or(env_driver.as_deref()) {
+            None | Some("") | Some("overlay") | Some("overlay2") => crate::record::DRIVER_OVERLAY.to_string(),
+            Some("vfs") => crate::record::DRIVER_VFS.to_string(),
+            Some(other) => return Err(Error::Invalid(format!("unknown storage driver {other:?}: overlay2 or vfs"))),
+        };
+        Ok(Engine { volumes: Volumes { dir: layout.volumes() }, layout, images, runtime, rootless: opts.rootless, monitor, exe, driver })
     }
 
     /// Resolves a container name, full id or unique id prefix to its id.
@@ -199,6 +200,16 @@ impl Engine {
                     rec.state.finished_at = skiff_monitor::time::now();
                 }
             }
+        }
+    }
+
+    /// Where the container's root filesystem is seen from the host (mounted or not).
+    pub fn rootfs_path(&self, rec: &ContainerRecord) -> PathBuf {
+        let dir = self.layout.container(&rec.id);
+        if rec.is_vfs() {
+            dir.rootfs_copy()
+        } else {
+            dir.merged()
         }
     }
 
@@ -359,6 +370,7 @@ impl Engine {
             },
             restart_count: 0,
             manually_stopped: false,
+            driver: self.driver.clone(),
         })
     }
 

@@ -31,6 +31,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("mount overlay on {target}: {source}")]
+    Mount {
+        target: PathBuf,
+        errno: i32,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Image(#[from] skiff_image::Error),
     #[error(transparent)]

@@ -95,15 +95,16 @@ impl Engine {
 
     /// Runs `f` with the container's root filesystem mounted and the container paused.
     fn with_rootfs<T>(&self, id: &str, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-        let (_l, rec) = self.lock(id)?;
+        let (_l, mut rec) = self.lock(id)?;
         let dir = self.layout.container(id);
-        let mounted_here = !rootfs::is_mounted(&dir.merged());
-        if mounted_here {
+        let mounted_here = !rec.is_vfs() && !rootfs::is_mounted(&dir.merged());
+        if mounted_here || rec.is_vfs() {
             let image = self.images.resolve(&rec.image_id)?;
-            rootfs::mount(&dir, &self.images.layer_dirs(&image)?, self.rootless, false)?;
+            rootfs::prepare(&mut rec, &dir, &self.images.layer_dirs(&image)?, self.rootless)?;
         }
+        let root = self.rootfs_path(&rec);
         let c = self.pause_for_files(&rec)?;
-        let r = f(&dir.merged());
+        let r = f(&root);
         if let Some(c) = &c {
             let _ = c.resume();
         }
@@ -177,11 +178,27 @@ impl Engine {
         let rec = self.load(id)?;
         let image = self.images.resolve(&rec.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
+        if rec.is_vfs() {
+            let mut out: Vec<(char, String)> = self.vfs_changes(&rec, &layers)?.into_iter().map(|(k, p, _)| (k, format!("/{}", p.display()))).collect();
+            out.sort_by(|a, b| a.1.cmp(&b.1));
+            return Ok(out);
+        }
         let upper = self.layout.container(id).upper();
         let mut out = Vec::new();
         walk(&upper, &upper, &layers, &mut out)?;
         out.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(out)
+    }
+
+    /// A vfs container's changes against a fresh copy of its image.
+    pub(crate) fn vfs_changes(&self, rec: &crate::record::ContainerRecord, layers: &[PathBuf]) -> Result<Vec<(char, PathBuf, bool)>> {
+        let dir = self.layout.container(&rec.id);
+        let pristine = dir.path().join("pristine.tmp");
+        let _ = std::fs::remove_dir_all(&pristine);
+        std::fs::create_dir(&pristine).map_err(|e| Error::io("mkdir", &pristine, e))?;
+        let r = crate::rootfs::with_init(&dir, layers).and_then(|all| crate::vfs::populate(&all, &pristine)).and_then(|()| crate::vfs::changes(&pristine, &dir.rootfs_copy()));
+        let _ = std::fs::remove_dir_all(&pristine);
+        r
     }
 
     /// Removes every stopped container; returns their ids.

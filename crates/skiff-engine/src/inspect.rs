@@ -50,11 +50,11 @@ impl Engine {
             "LogPath": dir.log(&rec.id),
             "Name": format!("/{}", rec.name),
             "RestartCount": rec.restart_count,
-            "Driver": "overlay2",
+            "Driver": if rec.is_vfs() { "vfs" } else { "overlay2" },
             "Platform": "linux",
             "HostConfig": hc,
             "GraphDriver": {
-                "Name": "overlay2",
+                "Name": if rec.is_vfs() { "vfs" } else { "overlay2" },
                 "Data": {
                     "LowerDir": lower,
                     "UpperDir": dir.upper(),

@@ -53,6 +53,10 @@ impl ContainerDir {
     pub fn merged(&self) -> PathBuf {
         self.0.join("merged")
     }
+    /// The container's own copy of the image (the vfs driver).
+    pub fn rootfs_copy(&self) -> PathBuf {
+        self.0.join("rootfs")
+    }
     pub fn bundle(&self) -> PathBuf {
         self.0.join("bundle")
     }

@@ -27,6 +27,7 @@ pub mod start;
 pub mod stats;
 pub mod units;
 pub mod users;
+pub mod vfs;
 pub mod volumes;
 
 pub mod engine;

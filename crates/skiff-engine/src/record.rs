@@ -56,6 +56,17 @@ pub struct ContainerRecord {
     pub restart_count: u32,
     /// Set by `stop`/`kill`: the restart policy does not restart what the user stopped.
     pub manually_stopped: bool,
+    /// "overlay2" (also when empty: older records) or "vfs", the copying fallback.
+    pub driver: String,
+}
+
+pub const DRIVER_OVERLAY: &str = "overlay2";
+pub const DRIVER_VFS: &str = "vfs";
+
+impl ContainerRecord {
+    pub fn is_vfs(&self) -> bool {
+        self.driver == DRIVER_VFS
+    }
 }
 
 /// Docker's `Config`: the process and what the image contributed.

@@ -9,6 +9,42 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::layout::ContainerDir;
 
+/// The container's root filesystem, ready: the overlay mounted, or (vfs) its copy made. An
+/// overlay the kernel refuses (EINVAL, EPERM, ENODEV, EOPNOTSUPP: a store on a filesystem
+/// overlay cannot stack on) switches the container to the copying driver for good.
+pub fn prepare(rec: &mut crate::record::ContainerRecord, dir: &ContainerDir, layers: &[PathBuf], rootless: bool) -> Result<PathBuf> {
+    if !rec.is_vfs() {
+        match mount(dir, layers, rootless, rec.host_config.auto_remove) {
+            Ok(p) => return Ok(p),
+            Err(Error::Mount { errno, .. }) if [libc::EINVAL, libc::EPERM, libc::ENODEV, libc::EOPNOTSUPP].contains(&errno) => {
+                tracing::warn!("overlay refused ({}); container {} falls back to copying its image (vfs)", std::io::Error::from_raw_os_error(errno), rec.id);
+                rec.driver = crate::record::DRIVER_VFS.to_string();
+                rec.save(&dir.record())?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let root = dir.rootfs_copy();
+    if root.is_dir() {
+        return Ok(root);
+    }
+    let tmp = dir.path().join("rootfs.tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove", &tmp, e))?;
+    }
+    std::fs::create_dir(&tmp).map_err(|e| Error::io("mkdir", &tmp, e))?;
+    crate::vfs::populate(&with_init(dir, layers)?, &tmp)?;
+    std::fs::rename(&tmp, &root).map_err(|e| Error::io("rename", &root, e))?;
+    Ok(root)
+}
+
+/// `layers` with the init layer on top (what the copying driver copies).
+pub(crate) fn with_init(dir: &ContainerDir, layers: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut all = layers.to_vec();
+    all.push(init_layer(dir)?);
+    Ok(all)
+}
+
 /// Whether `path` is a mount point (its device differs from its parent's, or it is listed in
 /// mountinfo for same-device binds).
 pub fn is_mounted(path: &Path) -> bool {
@@ -70,7 +106,7 @@ pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool, volatile: b
     } else {
         mount_fsconfig(&merged, &lowers, dir, rootless, volatile)
     };
-    r.map_err(|e| Error::Other(format!("mount overlay on {}: {e}", merged.display())))?;
+    r.map_err(|e| Error::Mount { target: merged.clone(), errno: e.raw_os_error().unwrap_or(0), source: e })?;
     Ok(merged)
 }
 
@@ -157,7 +193,7 @@ fn mount_fsconfig(target: &Path, lowers: &[PathBuf], dir: &ContainerDir, rootles
 /// Docker's "init layer": the mount points the engine always uses, as the topmost read-only
 /// layer, so that the runtime never creates them in the upper dir and they never show in
 /// `diff` or `commit`.
-fn init_layer(dir: &ContainerDir) -> Result<PathBuf> {
+pub(crate) fn init_layer(dir: &ContainerDir) -> Result<PathBuf> {
     let init = dir.path().join("init");
     if init.join("etc/hosts").exists() {
         return Ok(init);

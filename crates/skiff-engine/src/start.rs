@@ -95,7 +95,7 @@ impl Engine {
         let image = self.images.resolve(&rec.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
         skiff_core::timing::mark("engine: image resolved");
-        let rootfs = rootfs::mount(&dir, &layers, self.rootless, rec.host_config.auto_remove)?;
+        let rootfs = rootfs::prepare(rec, &dir, &layers, self.rootless)?;
         skiff_core::timing::mark("engine: overlay mounted");
         let user = users::lookup(&rootfs, &rec.config.user)?;
         let image_env = image.config.config().as_ref().and_then(|c| c.env().clone()).unwrap_or_default();

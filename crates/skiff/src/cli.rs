@@ -11,6 +11,10 @@ pub struct Cli {
     /// Run without root privileges (the default for a non-root user)
     #[arg(long, global = true)]
     pub rootless: bool,
+    /// Storage driver of new containers: overlay2 (default) or vfs (copies the image; for
+    /// filesystems overlayfs cannot use). Also $SKIFF_STORAGE_DRIVER.
+    #[arg(long = "storage-driver", global = true, value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
     /// Log what the engine does (and phase timings) to stderr
     #[arg(short = 'D', long, global = true)]
     pub debug: bool,

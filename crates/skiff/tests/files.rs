@@ -126,3 +126,58 @@ fn cp_through_container_symlinks_stays_inside() {
     assert!(!s.path().join("written-rel").exists(), "cp wrote to the host through a relative symlink");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "host only\n");
 }
+
+#[test]
+fn vfs_driver_copies_layers_with_whiteouts_and_commits() {
+    let s = Store::new();
+    // An image whose top layer deletes a file and replaces a directory's contents.
+    s.ok(&["run", "--name", "base", "busybox", "sh", "-c", "rm /bin/vi; mkdir -p /opt/d && echo old > /opt/d/old"]);
+    s.ok(&["commit", "base", "del:1"]);
+    s.ok(&["run", "--name", "base2", "del:1", "sh", "-c", "rm -r /opt/d; mkdir /opt/d; echo new > /opt/d/new"]);
+    s.ok(&["commit", "base2", "del:2"]);
+    let out = s.ok(&["--storage-driver", "vfs", "run", "--name", "v1", "del:2", "sh", "-c", "ls /bin/vi 2>&1; ls /opt/d; echo made > /root/made; rm /bin/cat"]);
+    assert_eq!(out, "ls: /bin/vi: No such file or directory\nnew\n");
+    assert_eq!(s.inspect("v1", "{{.GraphDriver.Name}}"), "vfs");
+    // Nothing is mounted for it on the host.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&s.inspect("v1", "{{.Id}}")));
+    assert_eq!(s.ok(&["diff", "v1"]), "C /bin\nD /bin/cat\nC /root\nA /root/made\n");
+    s.ok(&["commit", "v1", "fromvfs"]);
+    let o = s.run(&["run", "--rm", "fromvfs", "sh", "-c", "cat /root/made; ls /bin/cat"]);
+    assert_eq!(text(&o.stdout), "made\n");
+    assert!(text(&o.stderr).contains("No such file"));
+    // Restarting it keeps its files (the copy is made once): /bin/cat is already gone.
+    let o = s.run(&["start", "-a", "v1"]);
+    assert!(text(&o.stderr).contains("can't remove '/bin/cat'"), "{}", text(&o.stderr));
+    assert_eq!(s.ok(&["--storage-driver", "vfs", "run", "--rm", "del:2", "cat", "/opt/d/new"]), "new\n");
+}
+
+#[test]
+fn overlay_refused_falls_back_to_copying() {
+    // A store inside an overlay mount: overlayfs cannot use overlayfs as its upper layer.
+    let t = tempfile::Builder::new().prefix("skiff-test-ovl-").tempdir_in("/tmp").unwrap();
+    for d in ["l", "u", "w", "m"] {
+        std::fs::create_dir(t.path().join(d)).unwrap();
+    }
+    let opts = format!("lowerdir={0}/l,upperdir={0}/u,workdir={0}/w", t.path().display());
+    let m = t.path().join("m");
+    let st = std::process::Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&m).status().unwrap();
+    assert!(st.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(m.clone());
+    let root = m.join("store");
+    let sk = |args: &[&str]| std::process::Command::new(common::skiff_bin()).arg("--root").arg(&root).args(args).output().unwrap();
+    let o = sk(&["import", common::busybox_tar().to_str().unwrap(), "busybox"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = sk(&["run", "--name", "nested", "busybox", "sh", "-c", "echo works"]);
+    assert_eq!(text(&o.stdout), "works\n", "{}", text(&o.stderr));
+    let o = sk(&["inspect", "-f", "{{.GraphDriver.Name}}", "nested"]);
+    assert_eq!(text(&o.stdout), "vfs\n");
+    let o = sk(&["rm", "nested"]);
+    assert!(o.status.success());
+}

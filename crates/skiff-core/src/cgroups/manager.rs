@@ -90,6 +90,35 @@ pub(super) fn add(m: &Manager, pid: i32) -> Result<()> {
     Ok(())
 }
 
+pub(super) fn self_join(m: &Manager, cgroups: &super::Cgroups) -> Result<(super::SelfJoin, Manager)> {
+    let mut tasks = Vec::new();
+    let mut v2 = Vec::new();
+    for p in &m.paths {
+        let file = p.join("tasks");
+        match cgroups.hierarchy_of(p) {
+            Some(h) if !h.v2 && file.exists() => {
+                let fd = nix::fcntl::open(&file, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                    .map_err(|e| Error::io("open", &file, std::io::Error::from(e)))?;
+                tasks.push((file, fd));
+            }
+            _ => v2.push(p.clone()),
+        }
+    }
+    Ok((super::SelfJoin { tasks }, Manager { paths: v2 }))
+}
+
+pub(super) fn join_self(j: &super::SelfJoin) -> Result<()> {
+    for (file, fd) in &j.tasks {
+        if let Err(e) = nix::unistd::write(fd, b"0") {
+            if e == nix::errno::Errno::ENOSPC {
+                return Err(Error::Cgroup(format!("join {}: {e} (empty cpuset.cpus or cpuset.mems?)", file.display())));
+            }
+            return Err(Error::io("join", file, std::io::Error::from(e)));
+        }
+    }
+    Ok(())
+}
+
 /// Pids listed in `dir/cgroup.procs`.
 fn read_procs(dir: &Path) -> Result<Vec<i32>> {
     let procs = dir.join("cgroup.procs");

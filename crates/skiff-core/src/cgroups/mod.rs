@@ -134,6 +134,12 @@ impl Manager {
     pub fn add(&self, pid: i32) -> Result<()> {
         manager::add(self, pid)
     }
+    /// Splits the join of a new process in two (see [`SelfJoin`]): the v1 hierarchies'
+    /// `tasks` files, opened now for the process to write itself in, and the v2 ones, which
+    /// the runtime joins by pid.
+    pub fn self_join(&self, cgroups: &Cgroups) -> Result<(SelfJoin, Manager)> {
+        manager::self_join(self, cgroups)
+    }
     /// A config's `linux.resources`, then (with `devices`) its device rules: what `create`
     /// applies to a new cgroup.
     pub fn apply_linux(&self, cgroups: &Cgroups, linux: Option<&oci_spec::runtime::Linux>, devices: bool) -> Result<()> {
@@ -150,6 +156,22 @@ impl Manager {
     /// All pids in the cgroup (from every hierarchy's cgroup.procs), sorted, without duplicates.
     pub fn pids(&self) -> Result<Vec<i32>> {
         manager::pids(self)
+    }
+}
+
+/// The v1 `tasks` files of a new process's cgroups, opened by the runtime (the kernel checks
+/// permission against the opener). The process writes `0` to each itself: on cgroup v1 a
+/// thread that moves itself skips the global threadgroup lock, whose RCU grace period made
+/// writing a pid into `cgroup.procs` cost several milliseconds per container start.
+#[derive(Debug, Default)]
+pub struct SelfJoin {
+    pub(crate) tasks: Vec<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl SelfJoin {
+    /// Moves the calling (single-threaded) process into each cgroup.
+    pub fn join(&self) -> Result<()> {
+        manager::join_self(self)
     }
 }
 

@@ -117,6 +117,14 @@ impl Runtime {
             serde_json::to_string(&s).unwrap_or_default()
         };
         let (parent, child) = channel::pair()?;
+        // Stage 1 moves itself into the v1 cgroups (cheap); we join it to the v2 ones by pid.
+        let (self_join, by_pid) = match &manager {
+            Some(m) => {
+                let (j, v2) = m.self_join(&cgroups)?;
+                (j, (!v2.paths.is_empty()).then_some(v2))
+            }
+            None => (crate::cgroups::SelfJoin::default(), None),
+        };
         let args = InitArgs {
             id,
             bundle: &bundle,
@@ -130,9 +138,10 @@ impl Runtime {
             cgroup_mounts: cgroups.mounts_for(manager.as_ref().unwrap_or(&rootless::own_cgroups(&cgroups))),
             seccomp: seccomp.as_ref(),
             host_root: nix::unistd::geteuid().is_root(),
+            self_join,
         };
         timing::mark("create: exec fifo and channel");
-        let pid = launch::spawn(args, parent, id_maps.as_ref(), manager.as_ref(), &state_json)?;
+        let pid = launch::spawn(args, parent, id_maps.as_ref(), by_pid.as_ref(), &state_json)?;
         timing::mark("create: init ready");
         let kill_init = || {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);

@@ -39,6 +39,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// The runtime runs as the host's root (see [`crate::security::protect_init`]).
     pub host_root: bool,
+    /// The v1 cgroups stage 1 moves itself into (the runtime joins the v2 ones by pid).
+    pub self_join: crate::cgroups::SelfJoin,
 }
 
 /// Leaves a forked child without running any of the parent's cleanup.
@@ -85,6 +87,9 @@ fn stage1_inner(a: &InitArgs) -> Result<()> {
     a.chan.send(&Msg::Stage1)?;
     a.chan.expect(&Msg::Go)?;
     timing::mark("stage 1: waited for id maps and cgroup");
+    // Before the cgroup namespace is made: its root is the cgroup we are in then.
+    a.self_join.join()?;
+    timing::mark("stage 1: joined its v1 cgroups");
     if a.plan.new_user {
         let root_g = Gid::from_raw(0);
         let root_u = Uid::from_raw(0);

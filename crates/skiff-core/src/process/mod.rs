@@ -14,6 +14,54 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 /// Opens a pidfd for `pid`.
+/// fork(2) into a cgroup v2 directory (`clone3` with `CLONE_INTO_CGROUP`, Linux ≥ 5.7): the
+/// child starts in `cgroup` without the migration that writing its pid into `cgroup.procs`
+/// costs (an RCU grace period under the global threadgroup lock, several milliseconds). On
+/// success returns like fork; `Err` means clone3 refused (old kernel, no permission) and the
+/// caller forks the usual way.
+///
+/// Only for the runtime's single-threaded process, as [`init::unsafe_fork`]: the child runs on
+/// without glibc's fork bookkeeping, which a single-threaded process without atfork handlers
+/// does not need (glibc ≥ 2.34 signals itself by the kernel's tid, not a cached one).
+pub fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> nix::Result<nix::unistd::ForkResult> {
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: std::os::fd::AsRawFd::as_raw_fd(&cgroup) as u64,
+    };
+    // SAFETY: clone3 without a new stack or CLONE_VM is fork(2): the child gets a copy of our
+    // address space and returns 0 here; `args` outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match r {
+        -1 => Err(nix::errno::Errno::last()),
+        0 => Ok(nix::unistd::ForkResult::Child),
+        pid => Ok(nix::unistd::ForkResult::Parent { child: nix::unistd::Pid::from_raw(pid as i32) }),
+    }
+}
+
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };

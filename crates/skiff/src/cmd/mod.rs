@@ -26,6 +26,7 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
     Ok(Engine::open(EngineOptions {
         root: cli.root.clone(),
         rootless,
+        storage_driver: cli.storage_driver.clone(),
         ..Default::default()
     })?)
 }
