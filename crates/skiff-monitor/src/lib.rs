@@ -9,3 +9,4 @@ pub mod proto;
 pub mod run;
 mod server;
 pub mod time;
+mod trim;

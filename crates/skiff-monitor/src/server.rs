@@ -104,6 +104,7 @@ impl Monitor<'_> {
             return Ok(code);
         }
         let mut buf = vec![0u8; 32 * 1024];
+        crate::trim::trim();
         loop {
             let mut fds = vec![pollfd(sigfd, libc::POLLIN), pollfd(self.listener, libc::POLLIN)];
             for &(fd, _) in &self.outputs {
