@@ -466,3 +466,53 @@ fn init_reaps_and_forwards() {
     let out = s.ok(&["run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]);
     assert!(out.starts_with("/sbin/docker-init -- sh -c"), "{out}");
 }
+
+#[test]
+fn exec_detached_restart_prune_and_cpuset() {
+    let s = Store::new();
+    s.ok(&["run", "-d", "--name", "svc", "--cpuset-cpus", "0", "-m", "32m", "--memory-swap", "64m", "busybox", "sleep", "60"]);
+    let id = s.inspect("svc", "{{.Id}}");
+    assert_eq!(cgroup_file(&id, "cpuset", "cpuset.cpus").as_deref(), Some("0"));
+    let swap = cgroup_file(&id, "memory", "memory.memsw.limit_in_bytes");
+    if let Some(sw) = swap {
+        assert_eq!(sw, "67108864");
+    }
+    // exec -d returns at once; its process runs on in the container.
+    let t = std::time::Instant::now();
+    s.ok(&["exec", "-d", "svc", "sh", "-c", "sleep 0.5; echo from-detached > /tmp/d"]);
+    assert!(t.elapsed() < std::time::Duration::from_millis(450), "exec -d waited");
+    assert!(common::eventually(5, || s.run(&["exec", "svc", "cat", "/tmp/d"]).stdout == b"from-detached\n"));
+    // restart: a new init (new pid), same container.
+    let pid1 = s.inspect("svc", "{{.State.Pid}}");
+    s.ok(&["restart", "-t", "0", "svc"]);
+    let pid2 = s.inspect("svc", "{{.State.Pid}}");
+    assert_ne!(pid1, pid2);
+    assert_eq!(s.inspect("svc", "{{.State.Status}}"), "running");
+    // container prune removes only stopped ones.
+    s.ok(&["run", "--name", "done1", "busybox", "true"]);
+    let out = s.ok(&["container", "prune", "-f"]);
+    assert!(out.contains(&s_id_of_removed(&out)), "{out}");
+    assert_eq!(s.ok(&["ps", "-a", "--format", "{{.Names}}"]), "svc\n");
+    s.ok(&["rm", "-f", "svc"]);
+}
+
+/// The first id line of prune's output (64 hex digits).
+fn s_id_of_removed(out: &str) -> String {
+    out.lines().find(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit())).unwrap_or("<none>").to_string()
+}
+
+#[test]
+fn the_terminal_size_follows_sigwinch() {
+    let s = Store::new();
+    // A pty of our own, resized while skiff is attached (the kernel sends SIGWINCH to the
+    // foreground process, skiff): the container's terminal follows.
+    let cmd = format!(
+        "stty rows 10 cols 20; ( sleep 1.2; stty rows 40 cols 100 < /dev/tty ) & exec {} --root {} run -it --rm busybox sh -c 'stty size; sleep 2; stty size'",
+        common::skiff_bin(),
+        s.path().display()
+    );
+    let o = std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).stdin(std::process::Stdio::piped()).output().unwrap();
+    let out = text(&o.stdout);
+    assert!(out.contains("10 20"), "{out}");
+    assert!(out.contains("40 100"), "{out}");
+}
