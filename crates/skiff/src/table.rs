@@ -53,6 +53,28 @@ pub fn format(f: Option<&str>) -> Result<Format, String> {
     }
 }
 
+/// Prints `values` as `--format` asks: `json` (one object per line), a Go template per value,
+/// `table TEMPLATE`, or (default) Docker's table of the string fields `keys` under `header`.
+pub fn emit(format: Option<&str>, values: &[Value], header: &[&str], keys: &[&str]) -> Result<(), String> {
+    match self::format(format)? {
+        Format::Json => values.iter().for_each(|v| println!("{v}")),
+        Format::Template(t) => {
+            for v in values {
+                println!("{}", t.render(v)?);
+            }
+        }
+        Format::TableTemplate(t) => template_table(&t, values)?,
+        Format::Table => {
+            let rows: Vec<Vec<String>> = values
+                .iter()
+                .map(|v| keys.iter().map(|k| crate::template::go_string(&v[*k])).collect())
+                .collect();
+            print(header, &rows);
+        }
+    }
+    Ok(())
+}
+
 /// `table {{.ID}}\t{{.Names}}`: header from the field names (Docker's upper-cased forms).
 pub fn template_table(t: &str, values: &[Value]) -> Result<(), String> {
     let cols: Vec<&str> = t.split("\\t").collect();

@@ -131,11 +131,37 @@ fn cp_through_container_symlinks_stays_inside() {
 fn vfs_driver_copies_layers_with_whiteouts_and_commits() {
     let s = Store::new();
     // An image whose top layer deletes a file and replaces a directory's contents.
-    s.ok(&["run", "--name", "base", "busybox", "sh", "-c", "rm /bin/vi; mkdir -p /opt/d && echo old > /opt/d/old"]);
+    s.ok(&[
+        "run",
+        "--name",
+        "base",
+        "busybox",
+        "sh",
+        "-c",
+        "rm /bin/vi; mkdir -p /opt/d && echo old > /opt/d/old",
+    ]);
     s.ok(&["commit", "base", "del:1"]);
-    s.ok(&["run", "--name", "base2", "del:1", "sh", "-c", "rm -r /opt/d; mkdir /opt/d; echo new > /opt/d/new"]);
+    s.ok(&[
+        "run",
+        "--name",
+        "base2",
+        "del:1",
+        "sh",
+        "-c",
+        "rm -r /opt/d; mkdir /opt/d; echo new > /opt/d/new",
+    ]);
     s.ok(&["commit", "base2", "del:2"]);
-    let out = s.ok(&["--storage-driver", "vfs", "run", "--name", "v1", "del:2", "sh", "-c", "ls /bin/vi 2>&1; ls /opt/d; echo made > /root/made; rm /bin/cat"]);
+    let out = s.ok(&[
+        "--storage-driver",
+        "vfs",
+        "run",
+        "--name",
+        "v1",
+        "del:2",
+        "sh",
+        "-c",
+        "ls /bin/vi 2>&1; ls /opt/d; echo made > /root/made; rm /bin/cat",
+    ]);
     assert_eq!(out, "ls: /bin/vi: No such file or directory\nnew\n");
     assert_eq!(s.inspect("v1", "{{.GraphDriver.Name}}"), "vfs");
     // Nothing is mounted for it on the host.
@@ -161,7 +187,11 @@ fn overlay_refused_falls_back_to_copying() {
     }
     let opts = format!("lowerdir={0}/l,upperdir={0}/u,workdir={0}/w", t.path().display());
     let m = t.path().join("m");
-    let st = std::process::Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&m).status().unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&m)
+        .status()
+        .unwrap();
     assert!(st.success());
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
@@ -171,7 +201,14 @@ fn overlay_refused_falls_back_to_copying() {
     }
     let _u = Unmount(m.clone());
     let root = m.join("store");
-    let sk = |args: &[&str]| std::process::Command::new(common::skiff_bin()).arg("--root").arg(&root).args(args).output().unwrap();
+    let sk = |args: &[&str]| {
+        std::process::Command::new(common::skiff_bin())
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let o = sk(&["import", common::busybox_tar().to_str().unwrap(), "busybox"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = sk(&["run", "--name", "nested", "busybox", "sh", "-c", "echo works"]);

@@ -29,7 +29,10 @@ fn images_tag_rmi_and_formats() {
     // In use by a container: refused; -f untags but keeps the data the container needs.
     s.ok(&["create", "--name", "user1", "busybox", "true"]);
     let e = s.fails(&["rmi", "busybox"], 1);
-    assert!(e.contains("user1") || e.contains(&s.inspect("user1", "{{.Id}}")[..12]) || e.contains("in use"), "{e}");
+    assert!(
+        e.contains("user1") || e.contains(&s.inspect("user1", "{{.Id}}")[..12]) || e.contains("in use"),
+        "{e}"
+    );
     s.ok(&["rmi", "-f", "busybox"]);
     assert_eq!(s.ok(&["images", "--format", "{{.Repository}}"]), "<none>\n");
     assert_eq!(s.run(&["start", "-a", "user1"]).status.code(), Some(0));
@@ -78,7 +81,19 @@ fn save_and_load_round_trip_both_formats() {
 fn import_with_changes_history_and_df() {
     let s = Store::empty();
     let tar = common::busybox_tar().to_str().unwrap().to_string();
-    s.ok(&["import", "-c", "ENV GREETING=hi", "-c", "WORKDIR /tmp", "-c", "ENTRYPOINT [\"sh\", \"-c\"]", "-m", "from a tar", &tar, "custom:latest"]);
+    s.ok(&[
+        "import",
+        "-c",
+        "ENV GREETING=hi",
+        "-c",
+        "WORKDIR /tmp",
+        "-c",
+        "ENTRYPOINT [\"sh\", \"-c\"]",
+        "-m",
+        "from a tar",
+        &tar,
+        "custom:latest",
+    ]);
     assert_eq!(s.ok(&["run", "--rm", "custom", "echo $GREETING from $(pwd)"]), "hi from /tmp\n");
     // --entrypoint overrides the image's.
     assert_eq!(s.ok(&["run", "--rm", "--entrypoint", "echo", "custom", "plain"]), "plain\n");

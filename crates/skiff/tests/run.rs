@@ -470,7 +470,21 @@ fn init_reaps_and_forwards() {
 #[test]
 fn exec_detached_restart_prune_and_cpuset() {
     let s = Store::new();
-    s.ok(&["run", "-d", "--name", "svc", "--cpuset-cpus", "0", "-m", "32m", "--memory-swap", "64m", "busybox", "sleep", "60"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--cpuset-cpus",
+        "0",
+        "-m",
+        "32m",
+        "--memory-swap",
+        "64m",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     let id = s.inspect("svc", "{{.Id}}");
     assert_eq!(cgroup_file(&id, "cpuset", "cpuset.cpus").as_deref(), Some("0"));
     let swap = cgroup_file(&id, "memory", "memory.memsw.limit_in_bytes");
@@ -498,7 +512,10 @@ fn exec_detached_restart_prune_and_cpuset() {
 
 /// The first id line of prune's output (64 hex digits).
 fn s_id_of_removed(out: &str) -> String {
-    out.lines().find(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit())).unwrap_or("<none>").to_string()
+    out.lines()
+        .find(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or("<none>")
+        .to_string()
 }
 
 #[test]
@@ -511,7 +528,11 @@ fn the_terminal_size_follows_sigwinch() {
         common::skiff_bin(),
         s.path().display()
     );
-    let o = std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).stdin(std::process::Stdio::piped()).output().unwrap();
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
     let out = text(&o.stdout);
     assert!(out.contains("10 20"), "{out}");
     assert!(out.contains("40 100"), "{out}");

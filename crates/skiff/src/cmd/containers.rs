@@ -7,7 +7,7 @@ use skiff_engine::record::{ContainerRecord, Status};
 use skiff_engine::{units, Engine};
 
 use crate::cli::{CpArgs, ExportArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RmArgs, StatsArgs, StopArgs, TopArgs, UpdateArgs};
-use crate::table::{self, Format};
+use crate::table;
 use crate::{fail, Result};
 
 /// Runs `f` on each named container; prints the name given on success, Docker's way.
@@ -116,31 +116,13 @@ pub fn ps(e: &Engine, a: PsArgs) -> Result<i32> {
         return Ok(0);
     }
     let values: Vec<Value> = recs.iter().map(|r| ps_value(r, trunc)).collect();
-    match table::format(a.format.as_deref()).map_err(fail)? {
-        Format::Json => {
-            for v in &values {
-                println!("{v}");
-            }
-        }
-        Format::Template(t) => {
-            for v in &values {
-                println!("{}", t.render(v).map_err(fail)?);
-            }
-        }
-        Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
-        Format::Table => {
-            let rows: Vec<Vec<String>> = values
-                .iter()
-                .map(|v| {
-                    ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-                        .iter()
-                        .map(|k| v[*k].as_str().unwrap_or("").to_string())
-                        .collect()
-                })
-                .collect();
-            table::print(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &rows);
-        }
-    }
+    table::emit(
+        a.format.as_deref(),
+        &values,
+        &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+        &["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
+    )
+    .map_err(fail)?;
     Ok(0)
 }
 
@@ -240,26 +222,13 @@ pub fn stats(e: &Engine, a: StatsArgs) -> Result<i32> {
                 })
             })
             .collect();
-        match table::format(a.format.as_deref()).map_err(fail)? {
-            Format::Json => values.iter().for_each(|v| println!("{v}")),
-            Format::Template(t) => {
-                for v in &values {
-                    println!("{}", t.render(v).map_err(fail)?);
-                }
-            }
-            Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
-            Format::Table => {
-                let keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"];
-                let rows: Vec<Vec<String>> = values
-                    .iter()
-                    .map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
-                    .collect();
-                table::print(
-                    &["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"],
-                    &rows,
-                );
-            }
-        }
+        table::emit(
+            a.format.as_deref(),
+            &values,
+            &["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"],
+            &["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"],
+        )
+        .map_err(fail)?;
         if a.no_stream {
             return Ok(0);
         }

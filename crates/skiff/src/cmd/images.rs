@@ -7,7 +7,7 @@ use skiff_engine::{units, Engine};
 use skiff_image::reference;
 
 use crate::cli::{CommitArgs, HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs};
-use crate::table::{self, Format};
+use crate::table;
 use crate::{fail, Result};
 
 /// (repository, tag) as `docker images` shows a full reference.
@@ -77,30 +77,14 @@ pub fn images(e: &Engine, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    match table::format(a.format.as_deref()).map_err(fail)? {
-        Format::Json => values.iter().for_each(|v| println!("{v}")),
-        Format::Template(t) => {
-            for v in &values {
-                println!("{}", t.render(v).map_err(fail)?);
-            }
-        }
-        Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
-        Format::Table => {
-            let mut keys = vec!["Repository", "Tag"];
-            let mut head = vec!["REPOSITORY", "TAG"];
-            if a.digests {
-                keys.push("Digest");
-                head.push("DIGEST");
-            }
-            keys.extend(["ID", "CreatedSince", "Size"]);
-            head.extend(["IMAGE ID", "CREATED", "SIZE"]);
-            let rows: Vec<Vec<String>> = values
-                .iter()
-                .map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
-                .collect();
-            table::print(&head, &rows);
-        }
+    let (mut head, mut keys) = (vec!["REPOSITORY", "TAG"], vec!["Repository", "Tag"]);
+    if a.digests {
+        head.push("DIGEST");
+        keys.push("Digest");
     }
+    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    keys.extend(["ID", "CreatedSince", "Size"]);
+    table::emit(a.format.as_deref(), &values, &head, &keys).map_err(fail)?;
     Ok(0)
 }
 
@@ -229,23 +213,13 @@ pub fn history(e: &Engine, a: HistoryArgs) -> Result<i32> {
         values.iter().for_each(|v| println!("{}", v["ID"].as_str().unwrap_or("")));
         return Ok(0);
     }
-    match table::format(a.format.as_deref()).map_err(fail)? {
-        Format::Json => values.iter().for_each(|v| println!("{v}")),
-        Format::Template(t) => {
-            for v in &values {
-                println!("{}", t.render(v).map_err(fail)?);
-            }
-        }
-        Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
-        Format::Table => {
-            let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
-            let rows: Vec<Vec<String>> = values
-                .iter()
-                .map(|v| keys.iter().map(|k| v[*k].as_str().unwrap_or("").to_string()).collect())
-                .collect();
-            table::print(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
-        }
-    }
+    table::emit(
+        a.format.as_deref(),
+        &values,
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        &["ID", "CreatedSince", "CreatedBy", "Size", "Comment"],
+    )
+    .map_err(fail)?;
     Ok(0)
 }
 

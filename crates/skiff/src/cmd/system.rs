@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use skiff_engine::{units, Engine};
 
 use crate::cli::{FormatArg, InspectArgs, SystemCmd};
-use crate::table::{self, Format};
+use crate::table;
 use crate::{fail, Result};
 
 /// Prints inspect results: a JSON array, or the template per object.
@@ -170,23 +170,13 @@ pub fn system(e: &Engine, cmd: SystemCmd) -> Result<i32> {
                 json!({"Type": "Containers", "TotalCount": recs.len(), "Active": recs.iter().filter(|r| r.state.status.is_active()).count(), "Size": units::human_size(ctr_size), "Reclaimable": units::human_size(recs.iter().filter(|r| !r.state.status.is_active()).map(|r| skiff_engine::volumes::tree_size(&e.layout.container(&r.id).upper())).sum())}),
                 json!({"Type": "Local Volumes", "TotalCount": vols.len(), "Active": vols.iter().filter(|v| e.volume_users(&v.name).is_ok_and(|u| !u.is_empty())).count(), "Size": units::human_size(vol_size), "Reclaimable": "0B"}),
             ];
-            match table::format(f.format.as_deref()).map_err(fail)? {
-                Format::Json => values.iter().for_each(|v| println!("{v}")),
-                Format::Template(t) => {
-                    for v in &values {
-                        println!("{}", t.render(v).map_err(fail)?);
-                    }
-                }
-                Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
-                Format::Table => {
-                    let keys = ["Type", "TotalCount", "Active", "Size", "Reclaimable"];
-                    let rows: Vec<Vec<String>> = values
-                        .iter()
-                        .map(|v| keys.iter().map(|k| crate::template::go_string(&v[*k])).collect())
-                        .collect();
-                    table::print(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
-                }
-            }
+            table::emit(
+                f.format.as_deref(),
+                &values,
+                &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                &["Type", "TotalCount", "Active", "Size", "Reclaimable"],
+            )
+            .map_err(fail)?;
             Ok(0)
         }
         SystemCmd::Prune { all, force: _, volumes } => {

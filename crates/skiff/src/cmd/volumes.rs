@@ -4,7 +4,7 @@ use serde_json::Value;
 use skiff_engine::Engine;
 
 use crate::cli::VolumeCmd;
-use crate::table::{self, Format};
+use crate::table;
 use crate::{fail, Result};
 
 pub fn volume(e: &Engine, cmd: VolumeCmd) -> Result<i32> {
@@ -27,19 +27,7 @@ pub fn volume(e: &Engine, cmd: VolumeCmd) -> Result<i32> {
                 return Ok(0);
             }
             let values: Vec<Value> = vols.iter().map(|v| serde_json::to_value(v).unwrap_or_default()).collect();
-            match table::format(format.as_deref()).map_err(fail)? {
-                Format::Json => values.iter().for_each(|v| println!("{v}")),
-                Format::Template(t) => {
-                    for v in &values {
-                        println!("{}", t.render(v).map_err(fail)?);
-                    }
-                }
-                Format::TableTemplate(t) => table::template_table(&t, &values).map_err(fail)?,
-                Format::Table => {
-                    let rows: Vec<Vec<String>> = vols.iter().map(|v| vec![v.driver.clone(), v.name.clone()]).collect();
-                    table::print(&["DRIVER", "VOLUME NAME"], &rows);
-                }
-            }
+            table::emit(format.as_deref(), &values, &["DRIVER", "VOLUME NAME"], &["Driver", "Name"]).map_err(fail)?;
         }
         VolumeCmd::Inspect { names, format } => {
             let mut out = Vec::new();
