@@ -35,11 +35,26 @@ impl Bundle {
         validate(&spec)?;
         Ok(Bundle { dir, spec, rootfs })
     }
+
+    /// A bundle whose config the caller holds in memory (an engine calling us in-process):
+    /// the same checks as [`Bundle::load`], without writing and parsing `config.json`.
+    pub fn from_spec(dir: &Path, spec: Spec) -> Result<Bundle> {
+        let dir = fs::canonicalize(dir).map_err(|e| Error::io("bundle", dir, e))?;
+        check_version(spec.version()).map_err(|msg| Error::Config { path: dir.join("config.json"), msg: format!("ociVersion: {msg}") })?;
+        let rootfs = resolve_rootfs(&dir, &spec)?;
+        validate(&spec)?;
+        Ok(Bundle { dir, spec, rootfs })
+    }
 }
 
 /// Parses config text; the error string starts with the JSON path of the bad field.
 pub fn parse(text: &[u8]) -> std::result::Result<Spec, String> {
-    let mut value: serde_json::Value = serde_json::from_slice(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    parse_value(value)
+}
+
+/// As [`parse`], from a JSON value.
+pub fn parse_value(mut value: serde_json::Value) -> std::result::Result<Spec, String> {
     // runc accepts a process without `user` (uid 0, gid 0); oci-spec requires it.
     if let Some(p) = value.get_mut("process").and_then(|p| p.as_object_mut()) {
         p.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));

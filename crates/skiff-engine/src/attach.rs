@@ -37,6 +37,15 @@ pub struct AttachOptions {
     /// Signals received are sent to the container through this (`--sig-proxy`); set by the
     /// caller, which knows how to signal the container.
     pub proxy_signals: bool,
+    /// The caller cleans up after the exit itself (see `proto::CLEANUP`): the session ends at
+    /// the exit status instead of waiting for the monitor's cleanup, and the caller sends
+    /// [`cleaned`] when done.
+    pub cleanup: bool,
+}
+
+/// Tells the monitor the caller's cleanup is done (after [`AttachOptions::cleanup`]).
+pub fn cleaned(sock: &OwnedFd) {
+    send(sock, proto::CLEANED, &[]);
 }
 
 /// Connects to the monitor's attach socket (through `/proc/self/fd` for long paths).
@@ -103,7 +112,7 @@ fn send(sock: &OwnedFd, kind: u8, payload: &[u8]) -> bool {
 
 /// Runs an attach session on `sock` until the container exits, the user detaches or the
 /// monitor goes away. `on_signal` is called for each signal to forward.
-pub fn session(sock: OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Signal)) -> Result<Ended> {
+pub fn session(sock: &OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Signal)) -> Result<Ended> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGWINCH);
     if opts.proxy_signals {
@@ -120,6 +129,9 @@ pub fn session(sock: OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Si
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
     let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::Other(format!("signalfd: {e}")))?;
+    if opts.cleanup {
+        send(sock, proto::CLEANUP, &[]);
+    }
     let raw = if opts.tty { skiff_core::terminal::RawMode::enter(0) } else { None };
     if opts.tty {
         if let Some((r, c)) = terminal_size() {
@@ -135,7 +147,7 @@ pub fn session(sock: OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Si
     let mut exit = None;
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let result = loop {
+    let result = 'session: loop {
         // SAFETY: fd 0 stays open for the life of the process.
         let stdin_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
         let mut fds = vec![PollFd::new(sock.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
@@ -149,7 +161,7 @@ pub fn session(sock: OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Si
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         if ready[0] {
-            match nix::unistd::read(&sock, &mut buf) {
+            match nix::unistd::read(sock, &mut buf) {
                 Ok(0) | Err(_) => break Ok(exit.map_or(Ended::Lost, Ended::Exited)),
                 Ok(n) => {
                     inbuf.extend_from_slice(&buf[..n]);
@@ -168,8 +180,12 @@ pub fn session(sock: OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(Si
                             }
                             proto::EXIT if data.len() == 4 => {
                                 exit = Some(i32::from_be_bytes([data[0], data[1], data[2], data[3]]));
-                                // Nothing more to send; wait for the monitor's cleanup to close.
+                                // Nothing more to send; wait for the monitor's cleanup to close,
+                                // unless the cleanup is ours.
                                 stdin_open = false;
+                                if opts.cleanup {
+                                    break 'session Ok(Ended::Exited(exit.unwrap_or(0)));
+                                }
                             }
                             _ => {}
                         }

@@ -50,8 +50,11 @@ impl Engine {
     /// The monitor's exit command: record the exit, release the container's resources, then
     /// `--rm` or the restart policy. `attached` are client fds inherited from the monitor;
     /// they are closed once cleanup is done, which is what a foreground `run` waits for.
-    pub fn cleanup(&self, id: &str, attached: &[i32]) -> Result<()> {
-        let me = std::process::id() as i32;
+    ///
+    /// `monitor` is the pid of the monitor whose container exited: the exit command runs in
+    /// that very process; a foreground `run` that took the cleanup on passes it too.
+    pub fn cleanup(&self, id: &str, attached: &[i32], monitor: i32) -> Result<()> {
+        let me = monitor;
         let release = || {
             for &fd in attached {
                 // SAFETY: closing fds the monitor handed us and nothing else uses.

@@ -82,7 +82,16 @@ impl Engine {
             Some("vfs") => crate::record::DRIVER_VFS.to_string(),
             Some(other) => return Err(Error::Invalid(format!("unknown storage driver {other:?}: overlay2 or vfs"))),
         };
-        Ok(Engine { volumes: Volumes { dir: layout.volumes() }, layout, images, runtime, rootless: opts.rootless, monitor, exe, driver })
+        Ok(Engine {
+            volumes: Volumes { dir: layout.volumes() },
+            layout,
+            images,
+            runtime,
+            rootless: opts.rootless,
+            monitor,
+            exe,
+            driver,
+        })
     }
 
     /// Resolves a container name, full id or unique id prefix to its id.

@@ -179,7 +179,11 @@ impl Engine {
         let image = self.images.resolve(&rec.image_id)?;
         let layers = self.images.layer_dirs(&image)?;
         if rec.is_vfs() {
-            let mut out: Vec<(char, String)> = self.vfs_changes(&rec, &layers)?.into_iter().map(|(k, p, _)| (k, format!("/{}", p.display()))).collect();
+            let mut out: Vec<(char, String)> = self
+                .vfs_changes(&rec, &layers)?
+                .into_iter()
+                .map(|(k, p, _)| (k, format!("/{}", p.display())))
+                .collect();
             out.sort_by(|a, b| a.1.cmp(&b.1));
             return Ok(out);
         }
@@ -196,7 +200,9 @@ impl Engine {
         let pristine = dir.path().join("pristine.tmp");
         let _ = std::fs::remove_dir_all(&pristine);
         std::fs::create_dir(&pristine).map_err(|e| Error::io("mkdir", &pristine, e))?;
-        let r = crate::rootfs::with_init(&dir, layers).and_then(|all| crate::vfs::populate(&all, &pristine)).and_then(|()| crate::vfs::changes(&pristine, &dir.rootfs_copy()));
+        let r = crate::rootfs::with_init(&dir, layers)
+            .and_then(|all| crate::vfs::populate(&all, &pristine))
+            .and_then(|()| crate::vfs::changes(&pristine, &dir.rootfs_copy()));
         let _ = std::fs::remove_dir_all(&pristine);
         r
     }

@@ -17,7 +17,11 @@ pub fn prepare(rec: &mut crate::record::ContainerRecord, dir: &ContainerDir, lay
         match mount(dir, layers, rootless, rec.host_config.auto_remove) {
             Ok(p) => return Ok(p),
             Err(Error::Mount { errno, .. }) if [libc::EINVAL, libc::EPERM, libc::ENODEV, libc::EOPNOTSUPP].contains(&errno) => {
-                tracing::warn!("overlay refused ({}); container {} falls back to copying its image (vfs)", std::io::Error::from_raw_os_error(errno), rec.id);
+                tracing::warn!(
+                    "overlay refused ({}); container {} falls back to copying its image (vfs)",
+                    std::io::Error::from_raw_os_error(errno),
+                    rec.id
+                );
                 rec.driver = crate::record::DRIVER_VFS.to_string();
                 rec.save(&dir.record())?;
             }
@@ -106,7 +110,11 @@ pub fn mount(dir: &ContainerDir, layers: &[PathBuf], rootless: bool, volatile: b
     } else {
         mount_fsconfig(&merged, &lowers, dir, rootless, volatile)
     };
-    r.map_err(|e| Error::Mount { target: merged.clone(), errno: e.raw_os_error().unwrap_or(0), source: e })?;
+    r.map_err(|e| Error::Mount {
+        target: merged.clone(),
+        errno: e.raw_os_error().unwrap_or(0),
+        source: e,
+    })?;
     Ok(merged)
 }
 

@@ -118,15 +118,15 @@ impl Engine {
             seccomp_file,
             rootless: self.rootless,
         };
+        // The config goes to skiff-core in memory: no config.json is written or parsed.
         let config = spec::build(rec, &inputs)?;
+        let config = skiff_core::spec::parse_value(config).map_err(|e| Error::Other(format!("the engine made an invalid config: {e}")))?;
         let bundle = dir.bundle();
         std::fs::create_dir_all(&bundle).map_err(|e| Error::io("create", &bundle, e))?;
-        let cfg = bundle.join("config.json");
-        std::fs::write(&cfg, serde_json::to_vec(&config).unwrap_or_default()).map_err(|e| Error::io("write", &cfg, e))?;
         let _ = std::fs::remove_file(dir.exit());
         let _ = std::fs::remove_file(dir.monitor_file());
-        skiff_core::timing::mark("engine: config.json written");
-        let (init, monitor) = self.spawn(rec, opts)?;
+        skiff_core::timing::mark("engine: OCI config made");
+        let (init, monitor) = self.spawn(rec, opts, config)?;
         skiff_core::timing::mark("engine: monitor reports the container started");
         rec.state.status = Status::Running;
         rec.state.pid = init;
@@ -140,7 +140,7 @@ impl Engine {
     }
 
     /// Forks the monitor; returns (init pid, monitor pid) once the container runs.
-    fn spawn(&self, rec: &ContainerRecord, opts: StartOptions) -> Result<(i32, i32)> {
+    fn spawn(&self, rec: &ContainerRecord, opts: StartOptions, config: oci_spec::runtime::Spec) -> Result<(i32, i32)> {
         let tty = rec.config.tty;
         let stdio = Stdio {
             stdin: if !tty && rec.config.open_stdin { Some(swap(pipe()?)) } else { None },
@@ -158,7 +158,7 @@ impl Engine {
                     // SAFETY: leaving the intermediate child without running destructors.
                     unsafe { libc::_exit(0) };
                 }
-                let err = self.monitor_child(rec, stdio, opts, &sync_w, argv);
+                let err = self.monitor_child(rec, stdio, opts, &sync_w, argv, config);
                 let _ = nix::unistd::write(&sync_w, format!("err {err}\n").as_bytes());
                 // SAFETY: exiting the forked child.
                 unsafe { libc::_exit(1) };
@@ -195,7 +195,15 @@ impl Engine {
     }
 
     /// Runs in the forked monitor-to-be; returns only on failure.
-    fn monitor_child(&self, rec: &ContainerRecord, stdio: Stdio, opts: StartOptions, sync: &OwnedFd, mut argv: Vec<String>) -> String {
+    fn monitor_child(
+        &self,
+        rec: &ContainerRecord,
+        stdio: Stdio,
+        opts: StartOptions,
+        sync: &OwnedFd,
+        mut argv: Vec<String>,
+        config: oci_spec::runtime::Spec,
+    ) -> String {
         let devnull = match nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
             Ok(fd) => fd,
             Err(e) => return format!("open /dev/null: {e}"),
@@ -214,6 +222,7 @@ impl Engine {
         }
         let copts = skiff_core::CreateOptions {
             bundle: self.layout.container(&rec.id).bundle(),
+            spec: Some(config),
             ..Default::default()
         };
         let (c, master) = match self.runtime.create_with_terminal(&rec.id, &copts) {

@@ -50,7 +50,9 @@ fn copy_xattrs(src: &Path, dst: &Path) {
 }
 
 fn is_opaque(dir: &Path) -> bool {
-    ["trusted.overlay.opaque", "user.overlay.opaque"].iter().any(|n| lgetxattr(dir, n).as_deref() == Some(b"y"))
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|n| lgetxattr(dir, n).as_deref() == Some(b"y"))
 }
 
 fn remove_any(p: &Path) -> Result<()> {
@@ -70,8 +72,14 @@ fn set_meta(dst: &Path, md: &std::fs::Metadata) -> Result<()> {
             libc::chmod(c.as_ptr(), md.mode() & 0o7777);
         }
         let times = [
-            libc::timespec { tv_sec: md.atime(), tv_nsec: md.atime_nsec() },
-            libc::timespec { tv_sec: md.mtime(), tv_nsec: md.mtime_nsec() },
+            libc::timespec {
+                tv_sec: md.atime(),
+                tv_nsec: md.atime_nsec(),
+            },
+            libc::timespec {
+                tv_sec: md.mtime(),
+                tv_nsec: md.mtime_nsec(),
+            },
         ];
         libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW);
     }

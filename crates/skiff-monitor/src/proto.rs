@@ -4,7 +4,9 @@
 //! Every message is a frame: one kind byte, a big-endian u32 length, the payload.
 //! Monitor → client: [`STDOUT`], [`STDERR`] (output), [`EXIT`] (payload: the exit status as a
 //! big-endian i32). Client → monitor: [`STDIN`] (input), [`STDIN_CLOSE`] (close the container's
-//! stdin), [`RESIZE`] (rows and columns, two big-endian u16).
+//! stdin), [`RESIZE`] (rows and columns, two big-endian u16), [`CLEANUP`] (this client will do
+//! the cleanup after the exit itself: the monitor waits for its [`CLEANED`], and runs its exit
+//! command only if the client goes away without it).
 
 use std::io::{self, Read, Write};
 
@@ -14,6 +16,8 @@ pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 3;
 pub const STDIN_CLOSE: u8 = 4;
 pub const RESIZE: u8 = 5;
+pub const CLEANUP: u8 = 6;
+pub const CLEANED: u8 = 7;
 
 /// Largest payload we send or accept in one frame.
 pub const MAX_FRAME: usize = 64 * 1024;

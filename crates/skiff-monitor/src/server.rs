@@ -17,6 +17,8 @@ struct Client {
     fd: i32,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
+    /// Said it will clean up after the exit itself.
+    cleans: bool,
 }
 
 /// A client that falls this far behind is dropped rather than stalling the container.
@@ -66,6 +68,7 @@ pub fn run(args: &Args) -> Result<Infallible> {
             fd,
             inbuf: Vec::new(),
             outbuf: Vec::new(),
+            cleans: false,
         });
     }
     let code = m.serve(sigfd)?;
@@ -199,7 +202,10 @@ impl Monitor<'_> {
                 Ok(n) => {
                     c.inbuf.extend_from_slice(&buf[..n]);
                     match proto::take_frames(&mut c.inbuf) {
-                        Ok(f) => frames.extend(f),
+                        Ok(f) => {
+                            c.cleans |= f.iter().any(|(k, _)| *k == proto::CLEANUP);
+                            frames.extend(f);
+                        }
                         Err(_) => gone.push(c.fd),
                     }
                 }
@@ -264,6 +270,7 @@ impl Monitor<'_> {
                 fd,
                 inbuf: Vec::new(),
                 outbuf: Vec::new(),
+                cleans: false,
             });
         }
     }
@@ -295,6 +302,11 @@ impl Monitor<'_> {
         io::close(self.listener);
         let sock = self.args.dir.join("attach.sock");
         let _ = std::fs::remove_file(sock);
+        if let Some(c) = self.clients.iter().find(|c| c.cleans) {
+            if cleaned_by(c.fd) {
+                std::process::exit(0);
+            }
+        }
         if self.args.exit_command.is_empty() {
             std::process::exit(0);
         }
@@ -306,6 +318,35 @@ impl Monitor<'_> {
         // SAFETY: argv is a NUL-terminated array of C strings that outlive the call.
         unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
         Err(Error::last_os_error())
+    }
+}
+
+/// Waits (at most a minute) for the client that took the cleanup on to report it done.
+fn cleaned_by(fd: i32) -> bool {
+    let mut inbuf = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+        if left <= 0 {
+            return false;
+        }
+        let mut p = [pollfd(fd, libc::POLLIN)];
+        // SAFETY: poll on one fd we own.
+        if unsafe { libc::poll(p.as_mut_ptr(), 1, left) } <= 0 {
+            continue;
+        }
+        match io::read(fd, &mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                inbuf.extend_from_slice(&buf[..n]);
+                match proto::take_frames(&mut inbuf) {
+                    Ok(frames) if frames.iter().any(|(k, _)| *k == proto::CLEANED) => return true,
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+        }
     }
 }
 

@@ -53,7 +53,10 @@ impl Runtime {
     /// create; with `foreground_tty` the pty master comes back to us instead of a socket.
     fn create_inner(&self, id: &str, opts: &CreateOptions, foreground_tty: bool) -> Result<(Container, Option<OwnedFd>)> {
         crate::spec::validate_id(id)?;
-        let bundle = Bundle::load(&opts.bundle)?;
+        let bundle = match &opts.spec {
+            Some(spec) => Bundle::from_spec(&opts.bundle, spec.clone())?,
+            None => Bundle::load(&opts.bundle)?,
+        };
         timing::mark("create: load config.json");
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         if self.systemd_cgroup {

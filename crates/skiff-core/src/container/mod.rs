@@ -39,6 +39,9 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// Pass fds 3 .. 3+N to the container process.
     pub preserve_fds: u32,
+    /// The config itself, for a caller in the same process; `bundle/config.json` is then
+    /// neither read nor needed.
+    pub spec: Option<oci_spec::runtime::Spec>,
 }
 
 /// Options of `exec`.

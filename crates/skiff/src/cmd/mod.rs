@@ -92,7 +92,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 .split(',')
                 .filter_map(|s| s.parse().ok())
                 .collect();
-            e.cleanup(&id, &fds)?;
+            e.cleanup(&id, &fds, std::process::id() as i32)?;
             Ok(0)
         }
     }

@@ -108,19 +108,28 @@ fn pair() -> Result<(OwnedFd, OwnedFd)> {
 fn start_attached(e: &Engine, id: &str, tty: bool, stdin: bool, keys: Vec<u8>, sig_proxy: bool) -> Result<i32> {
     let (ours, theirs) = pair()?;
     let winsize = if tty { attach::terminal_size() } else { None };
-    e.start(id, StartOptions { client: Some(theirs), winsize })?;
+    let rec = e.start(id, StartOptions { client: Some(theirs), winsize })?;
+    // Without a restart policy we clean up after the exit ourselves, in-process: the monitor
+    // then needs no exec of its exit command (it runs it if we die first).
+    let cleanup = matches!(rec.host_config.restart_policy.name.as_str(), "" | "no");
     let opts = AttachOptions {
         stdin,
         tty: tty && is_tty(0),
         close_stdin: stdin && !tty,
         detach_keys: if tty { keys } else { Vec::new() },
         proxy_signals: sig_proxy && !tty,
+        cleanup,
     };
-    let ended = attach::session(ours, &opts, &mut |sig| {
+    let ended = attach::session(&ours, &opts, &mut |sig| {
         let _ = e.kill(id, sig);
     })?;
     Ok(match ended {
-        Ended::Exited(code) => code,
+        Ended::Exited(code) => {
+            if cleanup && e.cleanup(id, &[], rec.state.monitor_pid).is_ok() {
+                attach::cleaned(&ours);
+            }
+            code
+        }
         Ended::Detached => {
             eprintln!();
             0
@@ -200,8 +209,9 @@ pub fn attach(e: &Engine, a: AttachArgs) -> Result<i32> {
         close_stdin: false,
         detach_keys: keys,
         proxy_signals: a.sig_proxy && !rec.config.tty,
+        cleanup: false,
     };
-    let ended = attach::session(sock, &opts, &mut |sig| {
+    let ended = attach::session(&sock, &opts, &mut |sig| {
         let _ = e.kill(&id, sig);
     })?;
     Ok(match ended {
