@@ -137,7 +137,7 @@ pub fn session(sock: &OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(S
         if let Some((r, c)) = terminal_size() {
             let mut p = r.to_be_bytes().to_vec();
             p.extend_from_slice(&c.to_be_bytes());
-            send(&sock, proto::RESIZE, &p);
+            send(sock, proto::RESIZE, &p);
         }
     }
     let mut stdin_open = opts.stdin;
@@ -200,7 +200,7 @@ pub fn session(sock: &OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(S
                         if let Some((r, c)) = terminal_size() {
                             let mut p = r.to_be_bytes().to_vec();
                             p.extend_from_slice(&c.to_be_bytes());
-                            send(&sock, proto::RESIZE, &p);
+                            send(sock, proto::RESIZE, &p);
                         }
                     }
                     Ok(s) => on_signal(s),
@@ -213,7 +213,7 @@ pub fn session(sock: &OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(S
                 Ok(0) | Err(_) => {
                     stdin_open = false;
                     if opts.close_stdin {
-                        send(&sock, proto::STDIN_CLOSE, &[]);
+                        send(sock, proto::STDIN_CLOSE, &[]);
                     }
                 }
                 Ok(n) => {
@@ -240,13 +240,13 @@ pub fn session(sock: &OwnedFd, opts: &AttachOptions, on_signal: &mut dyn FnMut(S
                                 }
                             }
                         }
-                        if !out.is_empty() && !send(&sock, proto::STDIN, &out) {
+                        if !out.is_empty() && !send(sock, proto::STDIN, &out) {
                             stdin_open = false;
                         }
                         if detached {
                             break Ok(Ended::Detached);
                         }
-                    } else if !send(&sock, proto::STDIN, data) {
+                    } else if !send(sock, proto::STDIN, data) {
                         stdin_open = false;
                     }
                 }
