@@ -53,10 +53,14 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
     let filter = seccomp.map(|(f, _)| f);
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let (parent, child) = channel::pair()?;
-    let first = match unsafe_fork().ctx(|| "fork")? {
+    // As at create: v1 cgroups joined by the child itself, a v2 one at the fork.
+    let (self_join, by_pid) = super::split_join(cgroup)?;
+    let (forked, joined) = super::fork_joined(by_pid.as_ref())?;
+    let cgroup = if joined { None } else { by_pid.as_ref() };
+    let first = match forked {
         ForkResult::Child => {
             drop(parent);
-            first_child(child, &joins, process, console.as_ref(), preserve_fds, (filter, from_spec.personality))
+            first_child(child, &joins, process, console.as_ref(), preserve_fds, (filter, from_spec.personality), &self_join)
         }
         ForkResult::Parent { child } => child,
     };
@@ -109,9 +113,10 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
 
 type Extras<'a> = (Option<&'a Filter>, Option<&'a LinuxPersonality>);
 
-fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, (seccomp, personality): Extras) -> ! {
+fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, (seccomp, personality): Extras, self_join: &crate::cgroups::SelfJoin) -> ! {
     let r = (|| -> Result<()> {
         chan.expect(&Msg::Go)?;
+        self_join.join()?;
         timing::mark("exec child: waited for cgroup join");
         // Host-side settings first, then non-dumpable before entering the container: until it
         // execs, this process and its child are our binary (CVE-2019-5736).

@@ -21,21 +21,8 @@ pub fn spawn(args: InitArgs, parent: Channel, id_maps: Option<&IdMaps>, cgroup: 
     // failed create can reap it.
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let spec = args.bundle.spec.clone();
-    // A single v2 cgroup (pure v2, or hybrid's unified hierarchy) is joined at the fork.
-    let into = match cgroup.map(|m| m.paths.as_slice()) {
-        Some([dir]) => nix::fcntl::open(dir, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok(),
-        _ => None,
-    };
-    let forked = match &into {
-        Some(fd) => super::fork_into_cgroup(std::os::fd::AsFd::as_fd(fd)).ok(),
-        None => None,
-    };
-    let cgroup = if forked.is_some() { None } else { cgroup };
-    let forked = match forked {
-        Some(f) => f,
-        None => init::unsafe_fork().ctx(|| "fork")?,
-    };
-    drop(into);
+    let (forked, joined) = super::fork_joined(cgroup)?;
+    let cgroup = if joined { None } else { cgroup };
     let stage1 = match forked {
         ForkResult::Child => {
             drop(parent);

@@ -62,6 +62,35 @@ pub fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd) -> nix::Result<nix::uni
     }
 }
 
+/// Forks; when `by_pid` is a single v2 cgroup (pure v2, or hybrid's unified hierarchy) the
+/// child is born in it ([`fork_into_cgroup`]) and `true` says so; otherwise the caller still
+/// has to join the child to `by_pid`.
+pub(crate) fn fork_joined(by_pid: Option<&crate::cgroups::Manager>) -> crate::error::Result<(nix::unistd::ForkResult, bool)> {
+    use crate::error::SysContext;
+    let into = match by_pid.map(|m| m.paths.as_slice()) {
+        Some([dir]) => nix::fcntl::open(dir, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok(),
+        _ => None,
+    };
+    if let Some(fd) = &into {
+        if let Ok(f) = fork_into_cgroup(std::os::fd::AsFd::as_fd(fd)) {
+            return Ok((f, true));
+        }
+    }
+    Ok((init::unsafe_fork().ctx(|| "fork")?, false))
+}
+
+/// How a new process joins a manager's cgroups: the v1 ones by itself (see
+/// [`crate::cgroups::SelfJoin`]), the v2 ones by pid (or at the fork).
+pub(crate) fn split_join(m: Option<&crate::cgroups::Manager>) -> crate::error::Result<(crate::cgroups::SelfJoin, Option<crate::cgroups::Manager>)> {
+    match m {
+        Some(m) => {
+            let (j, v2) = m.self_join(&crate::cgroups::Cgroups::detect()?)?;
+            Ok((j, (!v2.paths.is_empty()).then_some(v2)))
+        }
+        None => Ok((crate::cgroups::SelfJoin::default(), None)),
+    }
+}
+
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
