@@ -49,7 +49,7 @@ pub fn secure_join(root: &Path, path: &str) -> Result<PathBuf> {
 }
 
 /// Copies a tree without following symlinks; with `owner`, everything is chowned to it.
-fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+pub(crate) fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> Result<()> {
     let md = std::fs::symlink_metadata(src).map_err(|e| Error::io("stat", src, e))?;
     let ft = md.file_type();
     let (uid, gid) = owner.unwrap_or((md.uid(), md.gid()));

@@ -97,6 +97,7 @@ impl Engine {
         skiff_core::timing::mark("engine: image resolved");
         let rootfs = rootfs::prepare(rec, &dir, &layers, self.rootless)?;
         skiff_core::timing::mark("engine: overlay mounted");
+        self.populate_volumes(rec, &rootfs)?;
         let user = users::lookup(&rootfs, &rec.config.user)?;
         let image_env = image.config.config().as_ref().and_then(|c| c.env().clone()).unwrap_or_default();
         let env = spec::environment(rec, &image_env, &user);
@@ -137,6 +138,31 @@ impl Engine {
         rec.state.error.clear();
         rec.state.oom_killed = false;
         rec.save(&dir.record())
+    }
+
+    /// Docker's copy-up: an empty volume mounted over a directory the image has content in
+    /// gets that content (owners and modes kept) before the container first sees it, unless
+    /// the mount said `nocopy`.
+    fn populate_volumes(&self, rec: &ContainerRecord, rootfs: &std::path::Path) -> Result<()> {
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume" && !m.mode.split(',').any(|o| o == "nocopy")) {
+            let data = std::path::Path::new(&m.source);
+            let empty = std::fs::read_dir(data).map(|mut d| d.next().is_none()).unwrap_or(false);
+            if !empty {
+                continue;
+            }
+            let src = crate::fs::secure_join(rootfs, &m.destination)?;
+            let Ok(entries) = std::fs::read_dir(&src) else { continue };
+            for e in entries.flatten() {
+                crate::fs::copy_tree(&e.path(), &data.join(e.file_name()), None)?;
+            }
+            // The volume's root takes the directory's owner and mode too.
+            if let Ok(md) = std::fs::metadata(&src) {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                let _ = std::os::unix::fs::chown(data, Some(md.uid()), Some(md.gid()));
+                let _ = std::fs::set_permissions(data, std::fs::Permissions::from_mode(md.mode() & 0o7777));
+            }
+        }
+        Ok(())
     }
 
     /// Forks the monitor; returns (init pid, monitor pid) once the container runs.

@@ -282,6 +282,37 @@ fn volumes_and_binds() {
     s.ok(&["rm", "-f", "user"]);
     s.ok(&["volume", "rm", "vol1"]);
     assert!(!s.ok(&["volume", "ls", "-q"]).contains("vol1"));
+    // A new, empty volume over an image directory gets its content (Docker's copy-up), with
+    // owners and modes; `nocopy` opts out; a volume that has data keeps it.
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "etcvol:/etc",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hostname >/dev/null; stat -c '%a %u' /etc/passwd; grep -c root /etc/passwd"
+        ]),
+        "644 0\n1\n"
+    );
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "emptyvol:/etc:nocopy",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /etc/passwd 2>&1 | grep -c 'No such'"
+        ]),
+        "1\n"
+    );
+    s.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox", "sh", "-c", "echo changed > /etc/passwd"]);
+    assert_eq!(s.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox", "cat", "/etc/passwd"]), "changed\n");
+    s.ok(&["volume", "rm", "etcvol", "emptyvol"]);
     // An anonymous volume goes with `rm -v`.
     s.ok(&["run", "--name", "anon", "-v", "/scratch", "busybox", "true"]);
     assert_eq!(s.ok(&["volume", "ls", "-q"]).lines().count(), 1);
