@@ -180,9 +180,15 @@ impl Engine {
             ForkResult::Child => {
                 drop(sync_r);
                 // SAFETY: as above, for the second fork.
-                if let Ok(ForkResult::Parent { .. }) = nix::unistd::setsid().and_then(|_| unsafe { fork() }) {
+                match nix::unistd::setsid().and_then(|_| unsafe { fork() }) {
                     // SAFETY: leaving the intermediate child without running destructors.
-                    unsafe { libc::_exit(0) };
+                    Ok(ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+                    Ok(ForkResult::Child) => {}
+                    Err(e) => {
+                        let _ = nix::unistd::write(&sync_w, format!("err fork the monitor: {e}\n").as_bytes());
+                        // SAFETY: exiting the forked child.
+                        unsafe { libc::_exit(1) };
+                    }
                 }
                 let err = self.monitor_child(rec, stdio, opts, &sync_w, argv, config);
                 let _ = nix::unistd::write(&sync_w, format!("err {err}\n").as_bytes());
