@@ -1006,7 +1006,8 @@ fn pause_and_resume() {
         );
         let count_file = d.rootfs(id).join("tmp/count");
         let count = || -> u64 {
-            for _ in 0..500 {
+            // Up to 10 s: under a loaded CI the detached task may take a while to get going.
+            for _ in 0..2000 {
                 if let Some(n) = std::fs::read_to_string(&count_file)
                     .ok()
                     .and_then(|s| s.trim().parse().ok())
