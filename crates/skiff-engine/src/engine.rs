@@ -486,35 +486,7 @@ fn host_config(req: &CreateRequest) -> Result<HostConfig> {
         "bridge" | "default" => hc.network_mode = "none".into(),
         other => return Err(Error::Invalid(format!("network {other} not found"))),
     }
-    if let Some(m) = &req.memory {
-        hc.memory = units::ram_in_bytes(m)?;
-        if hc.memory > 0 && hc.memory < 6 << 20 {
-            return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
-        }
-    }
-    if let Some(s) = &req.memory_swap {
-        hc.memory_swap = if s == "-1" { -1 } else { units::ram_in_bytes(s)? };
-        if hc.memory == 0 {
-            return Err(Error::Invalid(
-                "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
-            ));
-        }
-        if hc.memory_swap > 0 && hc.memory_swap < hc.memory {
-            return Err(Error::Invalid("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
-        }
-    }
-    if let Some(c) = &req.cpus {
-        hc.nano_cpus = units::nano_cpus(c)?;
-    }
-    hc.cpu_shares = req.cpu_shares.unwrap_or(0);
-    if hc.cpu_shares < 0 {
-        return Err(Error::Invalid(format!("invalid CPU shares: {}", hc.cpu_shares)));
-    }
-    hc.cpuset_cpus = req.cpuset_cpus.clone().unwrap_or_default();
-    if !hc.cpuset_cpus.is_empty() && !hc.cpuset_cpus.split(',').all(|r| r.split('-').all(|n| n.parse::<u32>().is_ok())) {
-        return Err(Error::Invalid(format!("invalid value {} for cpuset cpus", hc.cpuset_cpus)));
-    }
-    hc.pids_limit = req.pids_limit;
+    apply_resources(&mut hc, &req.resources)?;
     hc.ulimits = req.ulimits.iter().map(|u| units::ulimit(u)).collect::<Result<_>>()?;
     hc.cap_add = req.cap_add.clone();
     hc.cap_drop = req.cap_drop.clone();
@@ -556,4 +528,45 @@ fn host_config(req: &CreateRequest) -> Result<HostConfig> {
     }
     hc.binds = req.volumes.clone();
     Ok(hc)
+}
+
+/// Parses and checks resource flags into `hc` (create and `update`): Docker's rules for sizes,
+/// CPUs, swap against memory, cpusets.
+pub fn apply_resources(hc: &mut HostConfig, r: &crate::options::Resources) -> Result<()> {
+    if let Some(m) = &r.memory {
+        hc.memory = units::ram_in_bytes(m)?;
+        if hc.memory > 0 && hc.memory < 6 << 20 {
+            return Err(Error::Invalid("Minimum memory limit allowed is 6MB".into()));
+        }
+    }
+    if let Some(s) = &r.memory_swap {
+        hc.memory_swap = if s == "-1" { -1 } else { units::ram_in_bytes(s)? };
+        if hc.memory == 0 {
+            return Err(Error::Invalid(
+                "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+            ));
+        }
+        if hc.memory_swap > 0 && hc.memory_swap < hc.memory {
+            return Err(Error::Invalid("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
+        }
+    }
+    if let Some(c) = &r.cpus {
+        hc.nano_cpus = units::nano_cpus(c)?;
+    }
+    if let Some(s) = r.cpu_shares {
+        hc.cpu_shares = s;
+    }
+    if hc.cpu_shares < 0 {
+        return Err(Error::Invalid(format!("invalid CPU shares: {}", hc.cpu_shares)));
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        hc.cpuset_cpus = c.clone();
+    }
+    if !hc.cpuset_cpus.is_empty() && !hc.cpuset_cpus.split(',').all(|range| range.split('-').all(|n| n.parse::<u32>().is_ok())) {
+        return Err(Error::Invalid(format!("invalid value {} for cpuset cpus", hc.cpuset_cpus)));
+    }
+    if r.pids_limit.is_some() {
+        hc.pids_limit = r.pids_limit;
+    }
+    Ok(())
 }

@@ -23,12 +23,7 @@ pub struct CreateRequest {
     pub mounts: Vec<String>,
     pub tmpfs: Vec<String>,
     pub read_only: bool,
-    pub memory: Option<String>,
-    pub memory_swap: Option<String>,
-    pub cpus: Option<String>,
-    pub cpu_shares: Option<i64>,
-    pub cpuset_cpus: Option<String>,
-    pub pids_limit: Option<i64>,
+    pub resources: Resources,
     pub ulimits: Vec<String>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
@@ -42,6 +37,29 @@ pub struct CreateRequest {
     pub network: Option<String>,
     pub auto_remove: bool,
     pub log_opts: Vec<String>,
+}
+
+/// Resource limits as `run` and `update` take them (Docker's flag values, parsed by
+/// `engine::apply_resources`).
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpus: Option<String>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+}
+
+impl Resources {
+    pub fn any(&self) -> bool {
+        self.memory.is_some()
+            || self.memory_swap.is_some()
+            || self.cpus.is_some()
+            || self.cpu_shares.is_some()
+            || self.cpuset_cpus.is_some()
+            || self.pids_limit.is_some()
+    }
 }
 
 fn invalid_spec(spec: &str, why: &str) -> Error {

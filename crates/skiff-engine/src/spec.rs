@@ -216,7 +216,7 @@ pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
 }
 
 /// Docker's default device rules: deny all, then the usual character devices.
-fn resources(rec: &ContainerRecord) -> Value {
+pub(crate) fn resources(rec: &ContainerRecord) -> Value {
     let hc = &rec.host_config;
     let dev = |t: &str, major: i64, minor: Option<i64>, access: &str| {
         let mut d = json!({"allow": true, "type": t, "major": major, "access": access});

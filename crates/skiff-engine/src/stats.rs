@@ -19,12 +19,7 @@ pub struct StatsRow {
 
 #[derive(Debug, Clone, Default)]
 pub struct UpdateRequest {
-    pub memory: Option<String>,
-    pub memory_swap: Option<String>,
-    pub cpus: Option<String>,
-    pub cpu_shares: Option<i64>,
-    pub cpuset_cpus: Option<String>,
-    pub pids_limit: Option<i64>,
+    pub resources: crate::options::Resources,
     pub restart: Option<String>,
 }
 
@@ -98,44 +93,20 @@ impl Engine {
         Ok(rows)
     }
 
+    /// New limits: recorded, and applied to a running container's cgroups as the same
+    /// `linux.resources` a start would write.
     pub fn update(&self, id: &str, req: &UpdateRequest) -> Result<()> {
         let (_l, mut rec) = self.lock(id)?;
-        let mut res = serde_json::Map::new();
-        if let Some(m) = &req.memory {
-            rec.host_config.memory = units::ram_in_bytes(m)?;
-            let mut mem = serde_json::json!({"limit": rec.host_config.memory});
-            if let Some(s) = &req.memory_swap {
-                rec.host_config.memory_swap = if s == "-1" { -1 } else { units::ram_in_bytes(s)? };
-                mem["swap"] = serde_json::json!(rec.host_config.memory_swap);
-            }
-            res.insert("memory".into(), mem);
-        }
-        let mut cpu = serde_json::Map::new();
-        if let Some(c) = &req.cpus {
-            rec.host_config.nano_cpus = units::nano_cpus(c)?;
-            cpu.insert("period".into(), 100_000.into());
-            cpu.insert("quota".into(), (rec.host_config.nano_cpus / 10_000).into());
-        }
-        if let Some(s) = req.cpu_shares {
-            rec.host_config.cpu_shares = s;
-            cpu.insert("shares".into(), s.into());
-        }
-        if let Some(s) = &req.cpuset_cpus {
-            rec.host_config.cpuset_cpus = s.clone();
-            cpu.insert("cpus".into(), s.clone().into());
-        }
-        if !cpu.is_empty() {
-            res.insert("cpu".into(), serde_json::Value::Object(cpu));
-        }
-        if let Some(p) = req.pids_limit {
-            rec.host_config.pids_limit = Some(p);
-            res.insert("pids".into(), serde_json::json!({"limit": p}));
-        }
+        crate::engine::apply_resources(&mut rec.host_config, &req.resources)?;
         if let Some(r) = &req.restart {
             rec.host_config.restart_policy = units::restart_policy(r)?;
         }
-        if !res.is_empty() && rec.state.status.is_active() {
-            let lr: oci_spec::runtime::LinuxResources = serde_json::from_value(serde_json::Value::Object(res)).map_err(|e| Error::Invalid(e.to_string()))?;
+        if req.resources.any() && rec.state.status.is_active() {
+            let mut res = crate::spec::resources(&rec);
+            if let Some(o) = res.as_object_mut() {
+                o.remove("devices");
+            }
+            let lr: oci_spec::runtime::LinuxResources = serde_json::from_value(res).map_err(|e| Error::Invalid(e.to_string()))?;
             self.runtime.load(id)?.update(&lr)?;
         }
         rec.save(&self.layout.container(id).record())

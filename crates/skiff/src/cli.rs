@@ -274,19 +274,8 @@ pub struct RunArgs {
     pub tmpfs: Vec<String>,
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Memory limit
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
-    pub cpus: Option<String>,
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     #[arg(long)]
     pub ulimit: Vec<String>,
     #[arg(long = "cap-add")]
@@ -334,6 +323,42 @@ pub struct RunArgs {
     /// IMAGE [COMMAND] [ARG...]
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., value_name = "IMAGE [COMMAND] [ARG...]")]
     pub args: Vec<String>,
+}
+
+/// The resource flags of `run`, `create` and `update`.
+#[derive(Debug, Args, Default)]
+pub struct ResourceArgs {
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", allow_hyphen_values = true)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl ResourceArgs {
+    pub fn request(&self) -> skiff_engine::options::Resources {
+        skiff_engine::options::Resources {
+            memory: self.memory.clone(),
+            memory_swap: self.memory_swap.clone(),
+            cpus: self.cpus.clone(),
+            cpu_shares: self.cpu_shares,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            pids_limit: self.pids_limit,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -479,18 +504,8 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
-    pub cpus: Option<String>,
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     #[arg(long)]
     pub restart: Option<String>,
     #[arg(required = true)]

@@ -238,12 +238,7 @@ pub fn stats(e: &Engine, a: StatsArgs) -> Result<i32> {
 
 pub fn update(e: &Engine, a: UpdateArgs) -> Result<i32> {
     let req = skiff_engine::stats::UpdateRequest {
-        memory: a.memory.clone(),
-        memory_swap: a.memory_swap.clone(),
-        cpus: a.cpus.clone(),
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        pids_limit: a.pids_limit,
+        resources: a.resources.request(),
         restart: a.restart.clone(),
     };
     each(e, &a.containers, |e, id| e.update(id, &req))

@@ -43,12 +43,7 @@ fn request(a: &RunArgs) -> Result<CreateRequest> {
         mounts: a.mounts.clone(),
         tmpfs: a.tmpfs.clone(),
         read_only: a.read_only,
-        memory: a.memory.clone(),
-        memory_swap: a.memory_swap.clone(),
-        cpus: a.cpus.clone(),
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        pids_limit: a.pids_limit,
+        resources: a.resources.request(),
         ulimits: a.ulimit.clone(),
         cap_add: a.cap_add.clone(),
         cap_drop: a.cap_drop.clone(),
@@ -77,9 +72,7 @@ fn create_rec(e: &Engine, a: &RunArgs) -> Result<skiff_engine::ContainerRecord> 
         )),
         other => other,
     })?;
-    let limits =
-        a.memory.is_some() || a.cpus.is_some() || a.pids_limit.is_some() || a.cpu_shares.is_some() || a.cpuset_cpus.is_some() || a.memory_swap.is_some();
-    if e.rootless && limits {
+    if e.rootless && req.resources.any() {
         eprintln!("WARNING: resource limits are ignored: a rootless container has no cgroup of its own here (no delegated cgroup subtree)");
     }
     if let Some(f) = &a.cidfile {
