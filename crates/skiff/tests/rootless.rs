@@ -174,4 +174,21 @@ fn a_non_root_user_runs_containers() {
     assert!(!mounts.contains(u.home.path().to_str().unwrap()), "rootless mounts leaked to the host");
     u.ok(&["rm", "bg", "w1"]);
     assert_eq!(u.ok(&["ps", "-aq"]), "");
+    // A layer with a device node: refused in a rootless store, naming the entry; nothing added.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    h.set_mode(0o666);
+    h.set_size(0);
+    h.set_cksum();
+    b.append_data(&mut h, "dev/evil-null", &[][..]).unwrap();
+    let dev_tar = u.home.path().join("dev.tar");
+    std::fs::write(&dev_tar, b.into_inner().unwrap()).unwrap();
+    let before = u.ok(&["images", "-q"]);
+    let o = u.run(&["import", dev_tar.to_str().unwrap(), "devices:1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("dev/evil-null"), "{}", text(&o.stderr));
+    assert_eq!(u.ok(&["images", "-q"]), before);
 }
