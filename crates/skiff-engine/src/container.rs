@@ -136,6 +136,12 @@ impl Engine {
             }
         }
         self.wait_exit_record(id, &rec);
+        // And for the monitor's cleanup (runtime state, cgroups, unmount) to finish, so that
+        // what follows a stop sees a container fully stopped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Engine::alive(rec.state.monitor_pid, rec.state.monitor_start) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         self.load(id)
     }
 
