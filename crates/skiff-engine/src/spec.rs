@@ -28,19 +28,6 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-const MASKED: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-];
-const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -196,8 +183,8 @@ pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
         linux["gidMappings"] = crate::rootless::identity_maps("gid_map");
     }
     if !hc.privileged {
-        linux["maskedPaths"] = json!(MASKED);
-        linux["readonlyPaths"] = json!(READONLY);
+        linux["maskedPaths"] = json!(skiff_core::template::MASKED_PATHS);
+        linux["readonlyPaths"] = json!(skiff_core::template::READONLY_PATHS);
     }
     if let Some(sc) = seccomp(rec, &caps, inp.seccomp_file.as_ref())? {
         linux["seccomp"] = sc;

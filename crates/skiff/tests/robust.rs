@@ -104,6 +104,14 @@ fn thirty_concurrent_runs_one_name_collision() {
     assert_clean(&s, &seen);
 }
 
+/// `rm -f` of every container; a --rm container may remove itself between our ps and our rm.
+fn rm_all(s: &Store) {
+    for id in s.ids() {
+        let o = s.run(&["rm", "-f", &id]);
+        assert!(o.status.success() || text(&o.stderr).contains("No such container"), "rm -f {id}: {}", text(&o.stderr));
+    }
+}
+
 /// A xorshift generator: reproducible delays without a dependency.
 struct Rng(u64);
 impl Rng {
@@ -139,27 +147,12 @@ fn sigkill_at_random_points_leaves_nothing_behind() {
             let o = s.run(&["ps", "-a"]);
             assert!(o.status.success(), "ps -a after kills: {}", text(&o.stderr));
             seen.extend(all_ids(&s));
-            for id in s.ids() {
-                let o = s.run(&["rm", "-f", &id]);
-                // A --rm container may remove itself between our ps and our rm.
-                assert!(
-                    o.status.success() || text(&o.stderr).contains("No such container"),
-                    "rm -f {id}: {}",
-                    text(&o.stderr)
-                );
-            }
+            rm_all(&s);
         }
     }
     seen.extend(all_ids(&s));
     assert!(s.run(&["images"]).status.success());
-    for id in s.ids() {
-        let o = s.run(&["rm", "-f", &id]);
-        assert!(
-            o.status.success() || text(&o.stderr).contains("No such container"),
-            "rm -f {id}: {}",
-            text(&o.stderr)
-        );
-    }
+    rm_all(&s);
     s.ok(&["system", "prune", "-f"]);
     // Monitors of --rm containers may still be finishing their cleanup.
     let root = s.path().to_string_lossy().into_owned();
