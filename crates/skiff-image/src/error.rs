@@ -30,6 +30,13 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    /// Content whose length is not the one it was announced with (None: longer).
+    #[error("size mismatch for {what}: expected {expected} bytes, got {}", actual.map_or("more".to_string(), |a| a.to_string()))]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: Option<u64>,
+    },
     /// A malformed digest string.
     #[error("invalid digest {0:?}: expected sha256:<64 lower-case hex digits>")]
     InvalidDigest(String),

@@ -17,6 +17,7 @@ mod digest;
 mod error;
 mod history;
 mod import;
+mod incoming;
 mod index;
 mod layers;
 mod lock;
@@ -33,6 +34,7 @@ pub use commit::Commit;
 pub use error::{Error, Result};
 pub use history::{history, HistoryEntry};
 pub use import::ImportOptions;
+pub use incoming::{Incoming, LayerDesc, Partial};
 pub use remove::Removed;
 pub use store::{Image, Layer, Store, StoreOptions};
 pub use usage::{ImageUsage, LayerUsage, Usage};
@@ -41,6 +43,8 @@ pub use usage::{ImageUsage, LayerUsage, Usage};
 mod archive_tests;
 #[cfg(test)]
 mod commit_tests;
+#[cfg(test)]
+mod incoming_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]
