@@ -44,19 +44,12 @@ fn time<T>(what: &str, bytes: u64, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let r = f();
     let s = t.elapsed().as_secs_f64();
-    println!(
-        "{what:<28} {:>8.0} ms  {:>7.0} MB/s",
-        s * 1000.0,
-        bytes as f64 / s / 1e6
-    );
+    println!("{what:<28} {:>8.0} ms  {:>7.0} MB/s", s * 1000.0, bytes as f64 / s / 1e6);
     r
 }
 
 fn main() {
-    let base: PathBuf = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+    let base: PathBuf = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/tmp"));
     let t = tempfile_dir(&base);
     let src = t.join("src");
     let bytes = fill(&src);
@@ -97,18 +90,12 @@ fn main() {
     time("save docker-archive (2 layers)", 2 * bytes, || {
         let f = fs::File::create(&archive).unwrap();
         store
-            .save(
-                &["bench:top".into()],
-                ArchiveFormat::DockerArchive,
-                std::io::BufWriter::new(f),
-            )
+            .save(&["bench:top".into()], ArchiveFormat::DockerArchive, std::io::BufWriter::new(f))
             .unwrap()
     });
     let other = Store::open(t.join("store2"), StoreOptions::default()).unwrap();
     time("load docker-archive (2 layers)", 2 * bytes, || {
-        other
-            .load(std::io::BufReader::new(fs::File::open(&archive).unwrap()))
-            .unwrap()
+        other.load(std::io::BufReader::new(fs::File::open(&archive).unwrap())).unwrap()
     });
     time("list + resolve", 0, || {
         other.list().unwrap();

@@ -55,17 +55,13 @@ fn norm(path: &str) -> String {
 
 impl Archive {
     fn extract(work: &WorkDir, r: impl Read) -> Result<Archive> {
-        let input = compress::decompress(BufReader::with_capacity(256 * 1024, r))
-            .map_err(|e| arch_err(format!("reading: {e}")))?;
+        let input = compress::decompress(BufReader::with_capacity(256 * 1024, r)).map_err(|e| arch_err(format!("reading: {e}")))?;
         let mut tar = tar::Archive::new(input);
         let mut a = Archive {
             files: HashMap::new(),
             links: HashMap::new(),
         };
-        for entry in tar
-            .entries()
-            .map_err(|e| arch_err(format!("reading: {e}")))?
-        {
+        for entry in tar.entries().map_err(|e| arch_err(format!("reading: {e}")))? {
             let entry = entry.map_err(|e| arch_err(format!("reading: {e}")))?;
             let name = norm(&String::from_utf8_lossy(&entry.path_bytes()));
             match entry.header().entry_type() {
@@ -75,10 +71,7 @@ impl Archive {
                     a.files.insert(name, staged);
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|t| String::from_utf8_lossy(&t).into_owned())
-                        .unwrap_or_default();
+                    let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
                     let resolved = if entry.header().entry_type() == tar::EntryType::Link {
                         norm(&target)
                     } else {
@@ -124,10 +117,7 @@ impl Archive {
             });
         }
         if s.size != size {
-            return Err(arch_err(format!(
-                "{what} {digest}: size {} but the descriptor says {size}",
-                s.size
-            )));
+            return Err(arch_err(format!("{what} {digest}: size {} but the descriptor says {size}", s.size)));
         }
         Ok(s)
     }
@@ -163,9 +153,7 @@ impl Store {
         } else if archive.files.contains_key("index.json") {
             oci_images(&archive)?
         } else {
-            return Err(arch_err(
-                "neither manifest.json (docker-archive) nor index.json (oci-archive) in it",
-            ));
+            return Err(arch_err("neither manifest.json (docker-archive) nor index.json (oci-archive) in it"));
         };
         let mut out = Vec::new();
         let mut unpacked: HashMap<String, layers::StagedLayer> = HashMap::new();
@@ -175,15 +163,9 @@ impl Store {
         Ok(out)
     }
 
-    fn add_found(
-        &self,
-        work: &WorkDir,
-        f: &Found<'_>,
-        unpacked: &mut HashMap<String, layers::StagedLayer>,
-    ) -> Result<Image> {
+    fn add_found(&self, work: &WorkDir, f: &Found<'_>, unpacked: &mut HashMap<String, layers::StagedLayer>) -> Result<Image> {
         let config_bytes = std::fs::read(&f.config.path).ctx("reading", &f.config.path)?;
-        let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
-            .map_err(|e| json_err(format!("image config {}", f.config.digest), e))?;
+        let config: ImageConfiguration = serde_json::from_slice(&config_bytes).map_err(|e| json_err(format!("image config {}", f.config.digest), e))?;
         let diff_ids = config.rootfs().diff_ids();
         if diff_ids.len() != f.layers.len() {
             return Err(arch_err(format!(
@@ -204,13 +186,11 @@ impl Store {
                 let have = !force && layers::exists(self.root(), diff_id);
                 if !have && !unpacked.contains_key(diff_id) {
                     let file = File::open(&blob.path).ctx("opening", &blob.path)?;
-                    let r = compress::decompress(BufReader::with_capacity(256 * 1024, file))
-                        .map_err(|e| Error::LayerRead {
-                            layer: label.clone(),
-                            source: e,
-                        })?;
-                    let staged =
-                        layers::stage(work, &label, r, Some(diff_id), self.unpack_options())?;
+                    let r = compress::decompress(BufReader::with_capacity(256 * 1024, file)).map_err(|e| Error::LayerRead {
+                        layer: label.clone(),
+                        source: e,
+                    })?;
+                    let staged = layers::stage(work, &label, r, Some(diff_id), self.unpack_options())?;
                     unpacked.insert(diff_id.clone(), staged);
                 } else if have && comp != Compression::None {
                     verify_diff_id(blob, diff_id, &label)?;
@@ -223,9 +203,7 @@ impl Store {
                 }
                 let unpacked_size = match unpacked.get(diff_id) {
                     Some(s) => s.meta.size,
-                    None => layers::read_meta(self.root(), diff_id)
-                        .map(|m| m.size)
-                        .unwrap_or(0),
+                    None => layers::read_meta(self.root(), diff_id).map(|m| m.size).unwrap_or(0),
                 };
                 layer_list.push(Layer {
                     diff_id: diff_id.clone(),
@@ -272,9 +250,7 @@ impl Store {
                 other => return other,
             }
         }
-        Err(Error::Other(
-            "load: content removed concurrently twice".into(),
-        ))
+        Err(Error::Other("load: content removed concurrently twice".into()))
     }
 }
 
@@ -339,8 +315,7 @@ fn check_named(s: &Staged, name: &str, what: &str) -> Result<()> {
 }
 
 fn docker_images(a: &Archive) -> Result<Vec<Found<'_>>> {
-    let entries: Vec<DockerEntry> = serde_json::from_slice(&a.read("manifest.json")?)
-        .map_err(|e| json_err("archive manifest.json", e))?;
+    let entries: Vec<DockerEntry> = serde_json::from_slice(&a.read("manifest.json")?).map_err(|e| json_err("archive manifest.json", e))?;
     let mut out = Vec::new();
     for e in entries {
         let config = a.get(&e.config)?;
@@ -354,12 +329,7 @@ fn docker_images(a: &Archive) -> Result<Vec<Found<'_>>> {
                 Ok(s)
             })
             .collect::<Result<Vec<_>>>()?;
-        let tags = e
-            .repo_tags
-            .unwrap_or_default()
-            .iter()
-            .map(|t| tag_name(t))
-            .collect::<Result<Vec<_>>>()?;
+        let tags = e.repo_tags.unwrap_or_default().iter().map(|t| tag_name(t)).collect::<Result<Vec<_>>>()?;
         out.push(Found {
             config,
             manifest: None,
@@ -371,15 +341,13 @@ fn docker_images(a: &Archive) -> Result<Vec<Found<'_>>> {
 }
 
 fn oci_images(a: &Archive) -> Result<Vec<Found<'_>>> {
-    let index: ImageIndex = serde_json::from_slice(&a.read("index.json")?)
-        .map_err(|e| json_err("archive index.json", e))?;
+    let index: ImageIndex = serde_json::from_slice(&a.read("index.json")?).map_err(|e| json_err("archive index.json", e))?;
     let mut out = Vec::new();
     for desc in index.manifests() {
         let tags = oci_names(desc.annotations().as_ref());
         let (m, mt) = resolve_manifest(a, desc, 0)?;
         let manifest: ImageManifest =
-            serde_json::from_slice(&std::fs::read(&m.path).ctx("reading", &m.path)?)
-                .map_err(|e| json_err(format!("manifest {}", m.digest), e))?;
+            serde_json::from_slice(&std::fs::read(&m.path).ctx("reading", &m.path)?).map_err(|e| json_err(format!("manifest {}", m.digest), e))?;
         let c = manifest.config();
         let config = a.blob(c.digest().as_ref(), c.size(), "config")?;
         let layers = manifest
@@ -388,11 +356,10 @@ fn oci_images(a: &Archive) -> Result<Vec<Found<'_>>> {
             .map(|l| a.blob(l.digest().as_ref(), l.size(), "layer"))
             .collect::<Result<Vec<_>>>()?;
         // Several index entries may name one manifest: merge their tags.
-        if let Some(prev) = out.iter_mut().find(|f: &&mut Found<'_>| {
-            f.manifest
-                .as_ref()
-                .is_some_and(|(pm, _)| pm.digest == m.digest)
-        }) {
+        if let Some(prev) = out
+            .iter_mut()
+            .find(|f: &&mut Found<'_>| f.manifest.as_ref().is_some_and(|(pm, _)| pm.digest == m.digest))
+        {
             prev.tags.extend(tags);
             continue;
         }
@@ -407,11 +374,7 @@ fn oci_images(a: &Archive) -> Result<Vec<Found<'_>>> {
 }
 
 /// Follows index / manifest-list descriptors down to this platform's image manifest.
-fn resolve_manifest<'a>(
-    a: &'a Archive,
-    desc: &oci_spec::image::Descriptor,
-    depth: usize,
-) -> Result<(&'a Staged, String)> {
+fn resolve_manifest<'a>(a: &'a Archive, desc: &oci_spec::image::Descriptor, depth: usize) -> Result<(&'a Staged, String)> {
     if depth > 4 {
         return Err(arch_err("indexes nested too deeply"));
     }
@@ -422,23 +385,13 @@ fn resolve_manifest<'a>(
         return Ok((blob, mt));
     }
     let idx: ImageIndex =
-        serde_json::from_slice(&std::fs::read(&blob.path).ctx("reading", &blob.path)?)
-            .map_err(|e| json_err(format!("index {}", blob.digest), e))?;
+        serde_json::from_slice(&std::fs::read(&blob.path).ctx("reading", &blob.path)?).map_err(|e| json_err(format!("index {}", blob.digest), e))?;
     let arch = host_arch();
     let pick = idx
         .manifests()
         .iter()
-        .find(|d| {
-            d.platform()
-                .as_ref()
-                .is_none_or(|p| p.architecture() == &arch && p.os().to_string() == "linux")
-        })
-        .ok_or_else(|| {
-            arch_err(format!(
-                "index {} has no manifest for linux/{arch}",
-                blob.digest
-            ))
-        })?;
+        .find(|d| d.platform().as_ref().is_none_or(|p| p.architecture() == &arch && p.os().to_string() == "linux"))
+        .ok_or_else(|| arch_err(format!("index {} has no manifest for linux/{arch}", blob.digest)))?;
     resolve_manifest(a, pick, depth + 1)
 }
 

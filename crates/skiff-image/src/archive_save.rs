@@ -35,44 +35,28 @@ fn header(path: &str, size: u64, dir: bool) -> Result<tar::Header> {
     h.set_path(path).map_err(write_err)?;
     h.set_size(size);
     h.set_mode(if dir { 0o755 } else { 0o644 });
-    h.set_entry_type(if dir {
-        tar::EntryType::Directory
-    } else {
-        tar::EntryType::Regular
-    });
+    h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
     h.set_mtime(0);
     h.set_cksum();
     Ok(h)
 }
 
 fn append_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<()> {
-    b.append(&header(path, data.len() as u64, false)?, data)
-        .map_err(write_err)
+    b.append(&header(path, data.len() as u64, false)?, data).map_err(write_err)
 }
 
 /// Streams `r` as an entry of exactly `size` bytes; errors if it is shorter or longer.
-fn append_stream<W: Write>(
-    b: &mut tar::Builder<W>,
-    path: &str,
-    size: u64,
-    r: &mut dyn Read,
-) -> Result<()> {
+fn append_stream<W: Write>(b: &mut tar::Builder<W>, path: &str, size: u64, r: &mut dyn Read) -> Result<()> {
     let n = {
         let mut limited = (&mut *r).take(size);
-        let mut counted = Counted {
-            r: &mut limited,
-            n: 0,
-        };
-        b.append(&header(path, size, false)?, &mut counted)
-            .map_err(write_err)?;
+        let mut counted = Counted { r: &mut limited, n: 0 };
+        b.append(&header(path, size, false)?, &mut counted).map_err(write_err)?;
         counted.n
     };
     let mut extra = [0u8; 1];
     let more = r.read(&mut extra).map_err(write_err)?;
     if n != size || more != 0 {
-        return Err(Error::Other(format!(
-            "writing archive: {path}: content is not the {size} bytes recorded"
-        )));
+        return Err(Error::Other(format!("writing archive: {path}: content is not the {size} bytes recorded")));
     }
     Ok(())
 }
@@ -130,10 +114,7 @@ impl Store {
             ArchiveFormat::DockerArchive => write_docker(&mut b, &refs, &snap)?,
             ArchiveFormat::OciArchive => write_oci(&mut b, &refs, &snap)?,
         }
-        b.into_inner()
-            .map_err(write_err)?
-            .flush()
-            .map_err(write_err)
+        b.into_inner().map_err(write_err)?.flush().map_err(write_err)
     }
 
     fn snapshot(&self, names: &[String], work: &WorkDir) -> Result<(Wanted, Snapshot)> {
@@ -170,10 +151,7 @@ impl Store {
             }
             for l in &rec.layers {
                 if !snap.metas.contains_key(&l.diff_id) {
-                    snap.metas.insert(
-                        l.diff_id.clone(),
-                        layers::read_meta(self.root(), &l.diff_id)?,
-                    );
+                    snap.metas.insert(l.diff_id.clone(), layers::read_meta(self.root(), &l.diff_id)?);
                 }
             }
         }
@@ -181,11 +159,7 @@ impl Store {
     }
 }
 
-fn write_docker<W: Write>(
-    b: &mut tar::Builder<W>,
-    images: &[&(ImageRecord, Vec<String>)],
-    snap: &Snapshot,
-) -> Result<()> {
+fn write_docker<W: Write>(b: &mut tar::Builder<W>, images: &[&(ImageRecord, Vec<String>)], snap: &Snapshot) -> Result<()> {
     let mut written = HashSet::new();
     let mut manifest = Vec::new();
     for (rec, tags) in images {
@@ -198,14 +172,11 @@ fn write_docker<W: Write>(
             let hex = hex_of(&l.diff_id)?;
             let name = format!("{hex}/layer.tar");
             if written.insert(name.clone()) {
-                b.append(&header(&format!("{hex}/"), 0, true)?, io::empty())
-                    .map_err(write_err)?;
+                b.append(&header(&format!("{hex}/"), 0, true)?, io::empty()).map_err(write_err)?;
                 let tar_size = snap.metas[&l.diff_id].tar_size;
                 // The diff_id check below covers the content (compressed or not).
                 let blob = snap.blob(&l.digest)?;
-                let mut diff = HashReader::new(
-                    compress::decompress(BufReader::new(blob.reader)).map_err(write_err)?,
-                );
+                let mut diff = HashReader::new(compress::decompress(BufReader::new(blob.reader)).map_err(write_err)?);
                 append_stream(b, &name, tar_size, &mut diff)?;
                 let (diff_id, _) = diff.finish();
                 if diff_id != l.diff_id {
@@ -229,16 +200,10 @@ fn write_docker<W: Write>(
     append_bytes(b, "manifest.json", &data)
 }
 
-fn write_oci<W: Write>(
-    b: &mut tar::Builder<W>,
-    images: &[&(ImageRecord, Vec<String>)],
-    snap: &Snapshot,
-) -> Result<()> {
+fn write_oci<W: Write>(b: &mut tar::Builder<W>, images: &[&(ImageRecord, Vec<String>)], snap: &Snapshot) -> Result<()> {
     append_bytes(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    b.append(&header("blobs/", 0, true)?, io::empty())
-        .map_err(write_err)?;
-    b.append(&header("blobs/sha256/", 0, true)?, io::empty())
-        .map_err(write_err)?;
+    b.append(&header("blobs/", 0, true)?, io::empty()).map_err(write_err)?;
+    b.append(&header("blobs/sha256/", 0, true)?, io::empty()).map_err(write_err)?;
     let mut written = HashSet::new();
     let mut descs = Vec::new();
     for (rec, tags) in images {

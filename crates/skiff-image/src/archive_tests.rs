@@ -13,11 +13,7 @@ fn store(t: &tempfile::TempDir, name: &str) -> Store {
 }
 
 fn no_debris(s: &Store) {
-    assert_eq!(
-        fs::read_dir(s.root().join("tmp")).unwrap().count(),
-        0,
-        "tmp debris"
-    );
+    assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0, "tmp debris");
 }
 
 /// An OCI archive written by hand: one gzip layer, with knobs to make it lie.
@@ -27,11 +23,7 @@ fn oci_archive(config_mut: impl Fn(&mut serde_json::Value), layer_digest_lie: bo
 
 /// Same; `tamper` (0 config, 1 layer, 2 manifest) flips a byte of that blob after it was
 /// named by its digest.
-fn oci_archive_tampered(
-    config_mut: impl Fn(&mut serde_json::Value),
-    layer_digest_lie: bool,
-    tamper: Option<usize>,
-) -> Vec<u8> {
+fn oci_archive_tampered(config_mut: impl Fn(&mut serde_json::Value), layer_digest_lie: bool, tamper: Option<usize>) -> Vec<u8> {
     let layer = gzip(&small_rootfs("oci"));
     let diff_id = crate::digest::sha256_of(&small_rootfs("oci"));
     let mut config = json!({
@@ -71,10 +63,7 @@ fn oci_archive_tampered(
         b.append_data(&mut h, name, data).unwrap();
     };
     for (i, blob) in [&config, &layer, &manifest].into_iter().enumerate() {
-        let name = format!(
-            "blobs/sha256/{}",
-            crate::digest::hex_of(&crate::digest::sha256_of(blob)).unwrap()
-        );
+        let name = format!("blobs/sha256/{}", crate::digest::hex_of(&crate::digest::sha256_of(blob)).unwrap());
         let mut blob = blob.clone();
         if tamper == Some(i) {
             let mid = blob.len() / 2;
@@ -100,10 +89,7 @@ fn save_then_load_round_trips_in_both_formats() {
             },
         )
         .unwrap();
-    for (i, format) in [ArchiveFormat::DockerArchive, ArchiveFormat::OciArchive]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, format) in [ArchiveFormat::DockerArchive, ArchiveFormat::OciArchive].into_iter().enumerate() {
         let mut out = Vec::new();
         a.save(&["rt:v1".to_string()], format, &mut out).unwrap();
         let b = store(&t, &format!("b{i}"));
@@ -115,10 +101,7 @@ fn save_then_load_round_trips_in_both_formats() {
         assert_eq!(l.tags, vec!["docker.io/library/rt:v1"]);
         assert_eq!(l.layers[0].diff_id, img.layers[0].diff_id);
         if format == ArchiveFormat::OciArchive {
-            assert_eq!(
-                l.manifest_digest, img.manifest_digest,
-                "manifest kept as is"
-            );
+            assert_eq!(l.manifest_digest, img.manifest_digest, "manifest kept as is");
         }
         let dirs = b.layer_dirs(l).unwrap();
         assert_eq!(fs::read(dirs[0].join("etc/hostname")).unwrap(), b"rt");
@@ -129,12 +112,7 @@ fn save_then_load_round_trips_in_both_formats() {
     }
     // By id: no tag in the archive.
     let mut out = Vec::new();
-    a.save(
-        std::slice::from_ref(&img.id),
-        ArchiveFormat::DockerArchive,
-        &mut out,
-    )
-    .unwrap();
+    a.save(std::slice::from_ref(&img.id), ArchiveFormat::DockerArchive, &mut out).unwrap();
     let c = store(&t, "c");
     assert!(c.load(&out[..]).unwrap()[0].tags.is_empty());
 }
@@ -145,19 +123,11 @@ fn loads_a_hand_made_oci_archive_with_a_gzip_layer() {
     let s = store(&t, "s");
     let imgs = s.load(&oci_archive(|_| {}, false)[..]).unwrap();
     assert_eq!(imgs[0].tags, vec!["example.com/oci/img:v1"]);
-    assert_eq!(
-        imgs[0].layers[0].media_type,
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-    );
+    assert_eq!(imgs[0].layers[0].media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
     assert_eq!(s.resolve("example.com/oci/img:v1").unwrap().id, imgs[0].id);
     // Saved as docker-archive, the gzip layer is written uncompressed and loads elsewhere.
     let mut out = Vec::new();
-    s.save(
-        &["example.com/oci/img:v1".into()],
-        ArchiveFormat::DockerArchive,
-        &mut out,
-    )
-    .unwrap();
+    s.save(&["example.com/oci/img:v1".into()], ArchiveFormat::DockerArchive, &mut out).unwrap();
     let s2 = store(&t, "s2");
     assert_eq!(s2.load(&out[..]).unwrap()[0].id, imgs[0].id);
 }
@@ -167,15 +137,9 @@ fn lying_archives_are_refused_and_leave_nothing() {
     let t = tempfile::tempdir().unwrap();
     let s = store(&t, "s");
     // diff_id in the config does not match the layer.
-    let bad_diff = oci_archive(
-        |c| c["rootfs"]["diff_ids"] = json!([crate::digest::sha256_of(b"x")]),
-        false,
-    );
+    let bad_diff = oci_archive(|c| c["rootfs"]["diff_ids"] = json!([crate::digest::sha256_of(b"x")]), false);
     let e = s.load(&bad_diff[..]).unwrap_err();
-    assert!(
-        matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("diff_id"),
-        "{e}"
-    );
+    assert!(matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("diff_id"), "{e}");
     // The manifest names a layer digest the archive does not hold.
     let e = s.load(&oci_archive(|_| {}, true)[..]).unwrap_err();
     assert!(e.to_string().contains("missing entry blobs/sha256/"), "{e}");
@@ -187,9 +151,7 @@ fn lying_archives_are_refused_and_leave_nothing() {
     assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
     // Each kind of blob altered after it was named by its digest.
     for (i, what) in ["config", "layer", "manifest"].into_iter().enumerate() {
-        let e = s
-            .load(&oci_archive_tampered(|_| {}, false, Some(i))[..])
-            .unwrap_err();
+        let e = s.load(&oci_archive_tampered(|_| {}, false, Some(i))[..]).unwrap_err();
         assert!(matches!(e, Error::DigestMismatch { .. }), "{what}: {e}");
         assert!(e.to_string().contains(what), "{what}: {e}");
     }
@@ -198,11 +160,7 @@ fn lying_archives_are_refused_and_leave_nothing() {
     assert!(s.load(&good[..good.len() - 40]).is_err());
     assert!(s.list().unwrap().is_empty());
     for d in ["layers", "blobs/sha256", "images", "tmp"] {
-        assert_eq!(
-            fs::read_dir(s.root().join(d)).unwrap().count(),
-            0,
-            "{d} not empty"
-        );
+        assert_eq!(fs::read_dir(s.root().join(d)).unwrap().count(), 0, "{d} not empty");
     }
 }
 
@@ -236,8 +194,7 @@ fn docker_archives_with_altered_layers_or_configs_are_refused() {
     )
     .unwrap();
     let mut good = Vec::new();
-    a.save(&["dk".into()], ArchiveFormat::DockerArchive, &mut good)
-        .unwrap();
+    a.save(&["dk".into()], ArchiveFormat::DockerArchive, &mut good).unwrap();
     let s = store(&t, "s");
     // A layer.tar whose content is not the config's diff_id (the file's bytes changed).
     let bad_layer = rewrite(&good, |n, mut d| {
@@ -248,10 +205,7 @@ fn docker_archives_with_altered_layers_or_configs_are_refused() {
         (n.to_string(), d)
     });
     let e = s.load(&bad_layer[..]).unwrap_err();
-    assert!(
-        matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("diff_id"),
-        "{e}"
-    );
+    assert!(matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("diff_id"), "{e}");
     // A config whose content is not the digest its file name says.
     let bad_config = rewrite(&good, |n, mut d| {
         if n.ends_with(".json") && n != "manifest.json" {
@@ -260,10 +214,7 @@ fn docker_archives_with_altered_layers_or_configs_are_refused() {
         (n.to_string(), d)
     });
     let e = s.load(&bad_config[..]).unwrap_err();
-    assert!(
-        matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("config"),
-        "{e}"
-    );
+    assert!(matches!(e, Error::DigestMismatch { .. }) && e.to_string().contains("config"), "{e}");
     assert!(s.list().unwrap().is_empty());
     assert_eq!(fs::read_dir(s.root().join("layers")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0);
@@ -313,9 +264,7 @@ fn save_pins_its_content_and_does_not_block_writers() {
         a.load(
             &{
                 let mut v = Vec::new();
-                store(&t, "a")
-                    .save(&["pin".into()], format, &mut v)
-                    .unwrap();
+                store(&t, "a").save(&["pin".into()], format, &mut v).unwrap();
                 v
             }[..],
         )
@@ -328,10 +277,7 @@ fn save_pins_its_content_and_does_not_block_writers() {
         };
         a.save(&["pin".into()], format, &mut w).unwrap();
         assert!(a.list().unwrap().is_empty(), "remove did not happen");
-        assert_eq!(
-            fs::read_dir(a.root().join("blobs/sha256")).unwrap().count(),
-            0
-        );
+        assert_eq!(fs::read_dir(a.root().join("blobs/sha256")).unwrap().count(), 0);
         // The archive written meanwhile is complete.
         let b = store(&t, &format!("b{format:?}"));
         assert_eq!(b.load(&w.out[..]).unwrap()[0].id, img.id);

@@ -116,9 +116,7 @@ pub fn stage_bytes(work: &WorkDir, data: &[u8]) -> Result<Staged> {
 pub fn place(root: &Path, s: &Staged) -> Result<()> {
     let dest = path(root, &s.digest)?;
     match fs::hard_link(&s.path, &dest) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            Err(e).ctx("placing blob", &dest)
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e).ctx("placing blob", &dest),
         _ => Ok(()),
     }
 }
@@ -141,11 +139,7 @@ mod tests {
         let err = stage(&work, &data[..], Some(&wrong), "layer x").unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
         assert!(err.to_string().contains("layer x"));
-        assert_eq!(
-            fs::read_dir(work.path()).unwrap().count(),
-            0,
-            "tmp file left"
-        );
+        assert_eq!(fs::read_dir(work.path()).unwrap().count(), 0, "tmp file left");
 
         let s = stage(&work, &data[..], Some(&d), "layer x").unwrap();
         assert_eq!((s.digest.as_str(), s.size), (d.as_str(), data.len() as u64));

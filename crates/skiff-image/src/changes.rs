@@ -48,8 +48,7 @@ pub fn apply(config: &mut Config, changes: &[String]) -> Result<()> {
                 config.set_env(Some(env));
             }
             "LABEL" => {
-                let mut labels: HashMap<String, String> =
-                    config.labels().clone().unwrap_or_default();
+                let mut labels: HashMap<String, String> = config.labels().clone().unwrap_or_default();
                 for (k, v) in pairs(change, rest)? {
                     labels.insert(k, v);
                 }
@@ -93,8 +92,7 @@ pub fn apply(config: &mut Config, changes: &[String]) -> Result<()> {
             }
             "VOLUME" => {
                 let vols = if rest.starts_with('[') {
-                    serde_json::from_str::<Vec<String>>(rest)
-                        .map_err(|e| bad(change, format!("JSON array: {e}")))?
+                    serde_json::from_str::<Vec<String>>(rest).map_err(|e| bad(change, format!("JSON array: {e}")))?
                 } else {
                     words(change, rest)?
                 };
@@ -222,25 +220,16 @@ mod tests {
         let mut c = Config::default();
         c.set_cmd(Some(vec!["sh".into()]));
         c.set_env(Some(vec!["PATH=/bin".into()]));
-        apply(
-            &mut c,
-            &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        )?;
+        apply(&mut c, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         Ok(c)
     }
 
     #[test]
     fn json_and_shell_forms() {
         let c = run(&["CMD [\"echo\", \"hi\"]"]).unwrap();
-        assert_eq!(
-            c.cmd().as_deref(),
-            Some(&["echo".to_string(), "hi".to_string()][..])
-        );
+        assert_eq!(c.cmd().as_deref(), Some(&["echo".to_string(), "hi".to_string()][..]));
         let c = run(&["cmd echo $HOME"]).unwrap();
-        assert_eq!(
-            c.cmd().clone().unwrap(),
-            vec!["/bin/sh", "-c", "echo $HOME"]
-        );
+        assert_eq!(c.cmd().clone().unwrap(), vec!["/bin/sh", "-c", "echo $HOME"]);
         // ENTRYPOINT alone clears the inherited CMD; after a CMD it does not.
         let c = run(&["ENTRYPOINT [\"/bin/app\"]"]).unwrap();
         assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/app"]);
@@ -264,10 +253,7 @@ mod tests {
             "STOPSIGNAL SIGINT",
         ])
         .unwrap();
-        assert_eq!(
-            c.env().clone().unwrap(),
-            vec!["PATH=/usr/bin", "A=one two", "B=x y", "LEGACY=some value"]
-        );
+        assert_eq!(c.env().clone().unwrap(), vec!["PATH=/usr/bin", "A=one two", "B=x y", "LEGACY=some value"]);
         let labels = c.labels().clone().unwrap();
         assert_eq!(labels["version"], "1.0");
         assert_eq!(labels["org.x"], "y z");
@@ -276,10 +262,7 @@ mod tests {
         let mut ports = c.exposed_ports().clone().unwrap();
         ports.sort();
         assert_eq!(ports, vec!["53/udp", "80/tcp", "8000/tcp", "8001/tcp"]);
-        assert_eq!(
-            c.volumes().clone().unwrap(),
-            vec!["/data", "/logs", "/cache"]
-        );
+        assert_eq!(c.volumes().clone().unwrap(), vec!["/data", "/logs", "/cache"]);
         assert_eq!(c.stop_signal().as_deref(), Some("SIGINT"));
     }
 

@@ -47,17 +47,8 @@ impl Store {
                 cfg
             }
         };
-        let mut run_cfg = c
-            .container_config
-            .clone()
-            .or_else(|| config.config().clone())
-            .unwrap_or_default();
-        let created_by = c
-            .container_config
-            .as_ref()
-            .and_then(|cc| cc.cmd().clone())
-            .unwrap_or_default()
-            .join(" ");
+        let mut run_cfg = c.container_config.clone().or_else(|| config.config().clone()).unwrap_or_default();
+        let created_by = c.container_config.as_ref().and_then(|cc| cc.cmd().clone()).unwrap_or_default().join(" ");
         crate::changes::apply(&mut run_cfg, &c.changes)?;
 
         let work = self.work()?;
@@ -77,13 +68,7 @@ impl Store {
         if !empty {
             let f = File::open(&blob_path).ctx("opening", &blob_path)?;
             let label = format!("commit of {}", c.upper.display());
-            let staged = layers::stage(
-                &work,
-                &label,
-                BufReader::with_capacity(1 << 20, f),
-                Some(&diff_id),
-                self.unpack_options(),
-            )?;
+            let staged = layers::stage(&work, &label, BufReader::with_capacity(1 << 20, f), Some(&diff_id), self.unpack_options())?;
             layer_list.push(Layer {
                 diff_id: diff_id.clone(),
                 digest: diff_id.clone(),
@@ -101,9 +86,7 @@ impl Store {
         }
 
         let created = manifest::now();
-        let mut h = HistoryBuilder::default()
-            .created(created.clone())
-            .created_by(created_by);
+        let mut h = HistoryBuilder::default().created(created.clone()).created_by(created_by);
         if let Some(cm) = &c.comment {
             h = h.comment(cm.clone());
         }
@@ -114,10 +97,7 @@ impl Store {
             h = h.empty_layer(true);
         }
         let history = h.build().map_err(|e| json_err("history", e))?;
-        config
-            .history_mut()
-            .get_or_insert_with(Vec::new)
-            .push(history);
+        config.history_mut().get_or_insert_with(Vec::new).push(history);
         config.set_created(Some(created));
         config.set_author(c.author.clone());
         config.set_config(Some(run_cfg));

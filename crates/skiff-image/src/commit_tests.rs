@@ -32,18 +32,8 @@ fn commit_turns_overlay_forms_back_into_a_layer() {
     fs::create_dir_all(up.join("etc")).unwrap();
     fs::create_dir_all(up.join("opaque/sub")).unwrap();
     fs::write(up.join("opaque/sub/f"), b"new").unwrap();
-    crate::xattr::fset(
-        fs::File::open(up.join("opaque")).unwrap(),
-        b"trusted.overlay.opaque",
-        b"y",
-    )
-    .unwrap();
-    crate::xattr::fset(
-        fs::File::open(up.join("etc")).unwrap(),
-        b"trusted.overlay.origin",
-        b"junk",
-    )
-    .unwrap();
+    crate::xattr::fset(fs::File::open(up.join("opaque")).unwrap(), b"trusted.overlay.opaque", b"y").unwrap();
+    crate::xattr::fset(fs::File::open(up.join("etc")).unwrap(), b"trusted.overlay.origin", b"junk").unwrap();
     mknod(&up.join("etc/hostname"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
     fs::write(up.join("suid"), b"s").unwrap();
     nix::unistd::chown(&up.join("suid"), Some(1234.into()), Some(55.into())).unwrap();
@@ -85,40 +75,18 @@ fn commit_turns_overlay_forms_back_into_a_layer() {
     assert_eq!(img.config.author().as_deref(), Some("me"));
     let h = history(&img);
     assert_eq!(h.len(), 2);
-    assert_eq!(
-        (h[0].created_by.as_str(), h[0].comment.as_str()),
-        ("sh -c echo hi", "a comment")
-    );
+    assert_eq!((h[0].created_by.as_str(), h[0].comment.as_str()), ("sh -c echo hi", "a comment"));
 
     let top = &s.layer_dirs(&img).unwrap()[1];
     let wh = fs::symlink_metadata(top.join("etc/hostname")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
-    assert_eq!(
-        crate::xattr::lget(&top.join("opaque"), b"trusted.overlay.opaque").unwrap(),
-        Some(b"y".to_vec())
-    );
-    assert_eq!(
-        crate::xattr::lget(&top.join("etc"), b"trusted.overlay.origin").unwrap(),
-        None
-    );
+    assert_eq!(crate::xattr::lget(&top.join("opaque"), b"trusted.overlay.opaque").unwrap(), Some(b"y".to_vec()));
+    assert_eq!(crate::xattr::lget(&top.join("etc"), b"trusted.overlay.origin").unwrap(), None);
     let su = fs::metadata(top.join("suid")).unwrap();
-    assert_eq!(
-        (su.mode() & 0o7777, su.uid(), su.gid(), su.nlink()),
-        (0o4755, 1234, 55, 2)
-    );
-    assert!(
-        crate::xattr::lget(&top.join("suid"), b"security.capability")
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(
-        fs::read_link(top.join("dangling")).unwrap().to_str(),
-        Some("/nowhere")
-    );
-    assert_eq!(
-        fs::read(top.join(&long).join(&long).join("deep")).unwrap(),
-        b"deep"
-    );
+    assert_eq!((su.mode() & 0o7777, su.uid(), su.gid(), su.nlink()), (0o4755, 1234, 55, 2));
+    assert!(crate::xattr::lget(&top.join("suid"), b"security.capability").unwrap().is_some());
+    assert_eq!(fs::read_link(top.join("dangling")).unwrap().to_str(), Some("/nowhere"));
+    assert_eq!(fs::read(top.join(&long).join(&long).join("deep")).unwrap(), b"deep");
     assert!(!top.join("sock").exists());
     // The stored blob is the layer tar: its digest is the diff_id.
     let blob = crate::blobs::read(s.root(), &img.layers[1].digest).unwrap();

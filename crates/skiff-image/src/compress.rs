@@ -69,9 +69,7 @@ mod tests {
         let enc = roundtrip(&b"x".repeat(100_000), Compression::Gzip);
         let cut = &enc[..enc.len() / 2];
         let mut out = Vec::new();
-        let r = decompress(io::BufReader::new(cut))
-            .unwrap()
-            .read_to_end(&mut out);
+        let r = decompress(io::BufReader::new(cut)).unwrap().read_to_end(&mut out);
         assert!(r.is_err(), "truncated gzip read without error");
     }
 }

@@ -123,10 +123,7 @@ impl<W: Write> Differ<W> {
             wh.set_file_name(std::ffi::OsStr::from_bytes(&n));
             let mut h = self.header(&meta, tar::EntryType::Regular);
             h.set_mode(0o600);
-            return self
-                .b
-                .append_data(&mut h, &wh, io::empty())
-                .map_err(|e| tar_err(path, e));
+            return self.b.append_data(&mut h, &wh, io::empty()).map_err(|e| tar_err(path, e));
         }
         if ft.is_socket() {
             self.stats.entries -= 1;
@@ -139,29 +136,21 @@ impl<W: Write> Differ<W> {
             )));
         }
         if ft.is_dir() && overlay_attr(path, "redirect")?.is_some() {
-            tracing::warn!(
-                "{}: overlay redirect ignored (use redirect_dir=off)",
-                path.display()
-            );
+            tracing::warn!("{}: overlay redirect ignored (use redirect_dir=off)", path.display());
         }
         if !ft.is_dir() && meta.nlink() > 1 {
             let key = (meta.dev(), meta.ino());
             if let Some(first) = self.links.get(&key) {
                 let first = first.clone();
                 let mut h = self.header(&meta, tar::EntryType::Link);
-                return self
-                    .b
-                    .append_link(&mut h, rel, &first)
-                    .map_err(|e| tar_err(path, e));
+                return self.b.append_link(&mut h, rel, &first).map_err(|e| tar_err(path, e));
             }
             self.links.insert(key, rel.to_path_buf());
         }
         self.pax_xattrs(path)?;
         if ft.is_dir() {
             let mut h = self.header(&meta, tar::EntryType::Directory);
-            self.b
-                .append_data(&mut h, rel, io::empty())
-                .map_err(|e| tar_err(path, e))?;
+            self.b.append_data(&mut h, rel, io::empty()).map_err(|e| tar_err(path, e))?;
             if overlay_attr(path, "opaque")?.as_deref() == Some(b"y") {
                 let mut h = self.header(&meta, tar::EntryType::Regular);
                 h.set_mode(0o600);
@@ -174,10 +163,7 @@ impl<W: Write> Differ<W> {
         if ft.is_symlink() {
             let target = fs::read_link(path).ctx("reading link", path)?;
             let mut h = self.header(&meta, tar::EntryType::Symlink);
-            return self
-                .b
-                .append_link(&mut h, rel, &target)
-                .map_err(|e| tar_err(path, e));
+            return self.b.append_link(&mut h, rel, &target).map_err(|e| tar_err(path, e));
         }
         if ft.is_file() {
             let f = File::open(path).ctx("opening", path)?;
@@ -188,10 +174,7 @@ impl<W: Write> Differ<W> {
                 r: f.take(meta.len()),
                 left: meta.len(),
             };
-            return self
-                .b
-                .append_data(&mut h, rel, &mut data)
-                .map_err(|e| tar_err(path, e));
+            return self.b.append_data(&mut h, rel, &mut data).map_err(|e| tar_err(path, e));
         }
         let kind = if ft.is_char_device() {
             tar::EntryType::Char
@@ -208,9 +191,7 @@ impl<W: Write> Differ<W> {
             h.set_device_major(major).map_err(|e| tar_err(path, e))?;
             h.set_device_minor(minor).map_err(|e| tar_err(path, e))?;
         }
-        self.b
-            .append_data(&mut h, rel, io::empty())
-            .map_err(|e| tar_err(path, e))
+        self.b.append_data(&mut h, rel, io::empty()).map_err(|e| tar_err(path, e))
     }
 }
 
@@ -227,10 +208,7 @@ impl<R: Read> Read for ExactReader<R> {
         }
         let n = self.r.read(buf)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while being read",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read"));
         }
         self.left -= n as u64;
         Ok(n)

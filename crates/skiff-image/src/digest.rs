@@ -60,10 +60,7 @@ impl<R: Read> HashReader<R> {
 
     /// `sha256:<hex>` of what was read, and how many bytes.
     pub fn finish(self) -> (String, u64) {
-        (
-            format!("sha256:{}", hex::encode(self.hasher.finalize())),
-            self.count,
-        )
+        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
     }
 }
 
@@ -117,11 +114,7 @@ impl<W: Write> HashWriter<W> {
     }
 
     pub fn finish(self) -> (String, u64, W) {
-        (
-            format!("sha256:{}", hex::encode(self.hasher.finalize())),
-            self.count,
-            self.inner,
-        )
+        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count, self.inner)
     }
 }
 

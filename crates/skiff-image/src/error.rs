@@ -25,28 +25,16 @@ pub enum Error {
     },
     /// Content whose sha256 is not the one it was announced with.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-    },
+    DigestMismatch { what: String, expected: String, actual: String },
     /// Content whose length is not the one it was announced with (None: longer).
     #[error("size mismatch for {what}: expected {expected} bytes, got {}", actual.map_or("more".to_string(), |a| a.to_string()))]
-    SizeMismatch {
-        what: String,
-        expected: u64,
-        actual: Option<u64>,
-    },
+    SizeMismatch { what: String, expected: u64, actual: Option<u64> },
     /// A malformed digest string.
     #[error("invalid digest {0:?}: expected sha256:<64 lower-case hex digits>")]
     InvalidDigest(String),
     /// A layer tar entry that is refused (unsafe or malformed).
     #[error("layer {layer}: entry {entry:?}: {reason}")]
-    BadEntry {
-        layer: String,
-        entry: String,
-        reason: String,
-    },
+    BadEntry { layer: String, entry: String, reason: String },
     /// A layer tar stream that cannot be read.
     #[error("layer {layer}: {source}")]
     LayerRead {
@@ -84,11 +72,7 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::result::Result<T, io::Error> {
     fn ctx(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            op,
-            path: path.into(),
-            source,
-        })
+        self.map_err(|source| Error::Io { op, path: path.into(), source })
     }
 }
 

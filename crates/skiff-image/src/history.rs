@@ -22,11 +22,7 @@ pub fn history(img: &Image) -> Vec<HistoryEntry> {
     let mut out = Vec::new();
     for h in img.config.history().iter().flatten() {
         let empty = h.empty_layer().unwrap_or(false);
-        let size = if empty {
-            0
-        } else {
-            layers.next().map_or(0, |l| l.unpacked_size)
-        };
+        let size = if empty { 0 } else { layers.next().map_or(0, |l| l.unpacked_size) };
         out.push(HistoryEntry {
             id: None,
             created: h.created().clone(),

@@ -37,29 +37,19 @@ impl Store {
         let work = self.work()?;
         let blob_path = work.child("blob");
         let blob_file = File::create(&blob_path).ctx("creating", &blob_path)?;
-        let input =
-            crate::compress::decompress(BufReader::with_capacity(256 * 1024, r)).map_err(|e| {
-                Error::LayerRead {
-                    layer: "import".into(),
-                    source: e,
-                }
-            })?;
+        let input = crate::compress::decompress(BufReader::with_capacity(256 * 1024, r)).map_err(|e| Error::LayerRead {
+            layer: "import".into(),
+            source: e,
+        })?;
         let mut tee = TeeReader::new(input, BufWriter::with_capacity(256 * 1024, blob_file));
         let staged = layers::stage(&work, "import", &mut tee, None, self.unpack_options())?;
-        tee.into_writer()
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .ctx("writing", &blob_path)?;
+        tee.into_writer().into_inner().map_err(|e| e.into_error()).ctx("writing", &blob_path)?;
         let meta = staged.meta.clone();
 
         let created = manifest::now();
         let history = HistoryBuilder::default()
             .created(created.clone())
-            .comment(
-                opts.message
-                    .clone()
-                    .unwrap_or_else(|| "Imported from -".into()),
-            )
+            .comment(opts.message.clone().unwrap_or_else(|| "Imported from -".into()))
             .build()
             .map_err(|e| json_err("history", e))?;
         let rootfs = RootFsBuilder::default()

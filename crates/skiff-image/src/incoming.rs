@@ -246,7 +246,10 @@ impl Incoming<'_> {
             let decoded = compress::decompress(BufReader::with_capacity(256 * 1024, &mut src));
             match decoded {
                 Ok(r) => layers::stage(&self.work, &label, r, Some(&desc.diff_id), self.store.unpack_options()),
-                Err(e) => Err(Error::LayerRead { layer: label.clone(), source: e }),
+                Err(e) => Err(Error::LayerRead {
+                    layer: label.clone(),
+                    source: e,
+                }),
             }
         };
         // Whatever the unpacker made of it, read the blob to its end: only the digest tells a
@@ -271,7 +274,11 @@ impl Incoming<'_> {
             }
             Some(Failure::TooLong) => {
                 discard(&unpacked, partial);
-                return Err(Error::SizeMismatch { what: format!("layer {label}"), expected: desc.size, actual: None });
+                return Err(Error::SizeMismatch {
+                    what: format!("layer {label}"),
+                    expected: desc.size,
+                    actual: None,
+                });
             }
             None => {}
         }
@@ -281,11 +288,19 @@ impl Incoming<'_> {
         }
         if total != desc.size {
             discard(&unpacked, partial);
-            return Err(Error::SizeMismatch { what: format!("layer {label}"), expected: desc.size, actual: Some(total) });
+            return Err(Error::SizeMismatch {
+                what: format!("layer {label}"),
+                expected: desc.size,
+                actual: Some(total),
+            });
         }
         if actual != desc.digest {
             discard(&unpacked, partial);
-            return Err(Error::DigestMismatch { what: format!("layer {label}"), expected: desc.digest.clone(), actual });
+            return Err(Error::DigestMismatch {
+                what: format!("layer {label}"),
+                expected: desc.digest.clone(),
+                actual,
+            });
         }
         let staged = match unpacked {
             Ok(s) => s,
@@ -306,7 +321,11 @@ impl Incoming<'_> {
             unpacked_size: staged.meta.size,
         };
         let mut st = self.staging();
-        st.blobs.push(Staged { digest: desc.digest.clone(), size: desc.size, path: blob_path });
+        st.blobs.push(Staged {
+            digest: desc.digest.clone(),
+            size: desc.size,
+            path: blob_path,
+        });
         st.layers.push(staged);
         Ok(layer)
     }

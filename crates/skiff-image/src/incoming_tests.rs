@@ -91,7 +91,13 @@ fn a_layer_streams_in_and_the_image_is_added() {
     inc.stage_blob(man, &sha256_of(man), "manifest").unwrap();
     assert!(inc.stage_blob(man, &cfg_digest, "manifest").is_err(), "a wrong digest is refused");
     let img = inc
-        .finish(&cfg_digest, &sha256_of(man), crate::manifest::OCI_MANIFEST, vec![layer], &["localhost:5000/a:b".into()])
+        .finish(
+            &cfg_digest,
+            &sha256_of(man),
+            crate::manifest::OCI_MANIFEST,
+            vec![layer],
+            &["localhost:5000/a:b".into()],
+        )
         .unwrap();
     let dirs = s.layer_dirs(&img).unwrap();
     assert_eq!(fs::read(dirs[0].join("etc/hostname")).unwrap(), b"pulled");

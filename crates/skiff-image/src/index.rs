@@ -43,11 +43,7 @@ pub struct Repositories {
 
 impl Repositories {
     pub fn tags_of(&self, id: &str) -> Vec<String> {
-        self.tags
-            .iter()
-            .filter(|(_, v)| v.as_str() == id)
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.tags.iter().filter(|(_, v)| v.as_str() == id).map(|(k, _)| k.clone()).collect()
     }
 }
 
@@ -100,9 +96,7 @@ pub fn delete_record(root: &Path, id: &str) -> Result<()> {
 pub fn read_tags(root: &Path) -> Result<Repositories> {
     let p = root.join("repositories.json");
     match fs::read(&p) {
-        Ok(data) => {
-            serde_json::from_slice(&data).map_err(|e| json_err(format!("{}", p.display()), e))
-        }
+        Ok(data) => serde_json::from_slice(&data).map_err(|e| json_err(format!("{}", p.display()), e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Repositories::default()),
         Err(e) => Err(e).ctx("reading", &p),
     }

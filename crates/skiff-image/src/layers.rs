@@ -38,8 +38,7 @@ pub fn exists(root: &Path, diff_id: &str) -> bool {
 pub fn read_meta(root: &Path, diff_id: &str) -> Result<LayerMeta> {
     let p = dir(root, diff_id)?.join("meta.json");
     let data = fs::read(&p).ctx("reading layer metadata", &p)?;
-    serde_json::from_slice(&data)
-        .map_err(|e| json_err(format!("layer metadata {}", p.display()), e))
+    serde_json::from_slice(&data).map_err(|e| json_err(format!("layer metadata {}", p.display()), e))
 }
 
 /// A layer unpacked in a work dir, waiting to be placed.
@@ -51,13 +50,7 @@ pub struct StagedLayer {
 
 /// Unpacks the uncompressed tar stream `r` into the work dir, hashing it; with
 /// `expected_diff_id`, a different digest is an error. `label` names the layer in errors.
-pub fn stage(
-    work: &WorkDir,
-    label: &str,
-    r: impl Read,
-    expected_diff_id: Option<&str>,
-    opts: UnpackOptions,
-) -> Result<StagedLayer> {
+pub fn stage(work: &WorkDir, label: &str, r: impl Read, expected_diff_id: Option<&str>, opts: UnpackOptions) -> Result<StagedLayer> {
     let path = work.child("layer");
     let diff = path.join("diff");
     fs::create_dir_all(&diff).ctx("creating", &diff)?;
@@ -68,14 +61,7 @@ pub fn stage(
     result
 }
 
-fn stage_into(
-    path: &Path,
-    diff: &Path,
-    label: &str,
-    r: impl Read,
-    expected: Option<&str>,
-    opts: UnpackOptions,
-) -> Result<StagedLayer> {
+fn stage_into(path: &Path, diff: &Path, label: &str, r: impl Read, expected: Option<&str>, opts: UnpackOptions) -> Result<StagedLayer> {
     let mut hr = HashReader::new(r);
     let stats = unpack(label, &mut hr, diff, opts)?;
     hr.drain().map_err(|e| Error::LayerRead {

@@ -31,14 +31,8 @@ impl StoreLock {
             .custom_flags(libc::O_CLOEXEC)
             .open(&path)
             .ctx("opening lock file", &path)?;
-        let arg = if exclusive {
-            FlockArg::LockExclusive
-        } else {
-            FlockArg::LockShared
-        };
-        let lock = Flock::lock(file, arg)
-            .map_err(|(_, e)| e)
-            .ctx("locking", &path)?;
+        let arg = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
+        let lock = Flock::lock(file, arg).map_err(|(_, e)| e).ctx("locking", &path)?;
         Ok(StoreLock { _lock: lock })
     }
 }
@@ -51,11 +45,7 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A directory in `<root>/tmp` held under an exclusive `flock` for its whole life and removed
@@ -77,9 +67,7 @@ impl WorkDir {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 r => r.ctx("opening work dir", &path)?,
             };
-            let lock = Flock::lock(dir, FlockArg::LockExclusive)
-                .map_err(|(_, e)| e)
-                .ctx("locking work dir", &path)?;
+            let lock = Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| e).ctx("locking work dir", &path)?;
             // A concurrent cleaner may have taken the lock between our mkdir and flock and
             // removed the directory: then it is not ours any more, start again.
             let ours = fs::symlink_metadata(&path)
@@ -235,10 +223,7 @@ mod race_tests {
             for _ in 0..2000 {
                 let w = WorkDir::new(&tmp).unwrap();
                 fs::write(w.path().join("f"), b"x").unwrap();
-                assert!(
-                    w.path().join("f").exists(),
-                    "a cleaner removed a live work dir"
-                );
+                assert!(w.path().join("f").exists(), "a cleaner removed a live work dir");
             }
         });
     }

@@ -2,9 +2,7 @@
 
 use std::str::FromStr;
 
-use oci_spec::image::{
-    Arch, DescriptorBuilder, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, Os,
-};
+use oci_spec::image::{Arch, DescriptorBuilder, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, Os};
 
 use crate::blobs;
 use crate::error::{json_err, Error, Result};
@@ -73,14 +71,7 @@ pub fn oci_manifest(config_digest: &str, config_size: u64, layers: &[Layer]) -> 
 }
 
 /// Stages the config and an OCI manifest for it, and adds the image with `tags`.
-pub fn add_own_image(
-    store: &Store,
-    work: &WorkDir,
-    config: &ImageConfiguration,
-    layers: Vec<Layer>,
-    mut staging: Staging,
-    tags: &[String],
-) -> Result<Image> {
+pub fn add_own_image(store: &Store, work: &WorkDir, config: &ImageConfiguration, layers: Vec<Layer>, mut staging: Staging, tags: &[String]) -> Result<Image> {
     let config_bytes = serde_json::to_vec(config).map_err(|e| json_err("image config", e))?;
     let cfg = blobs::stage_bytes(work, &config_bytes)?;
     let manifest = oci_manifest(&cfg.digest, cfg.size, &layers)?;

@@ -61,10 +61,7 @@ impl Reference {
             return Err(invalid(s, "invalid repository name"));
         }
         if registry.len() + 1 + repository.len() > NAME_MAX {
-            return Err(invalid(
-                s,
-                "repository name must not be more than 255 characters",
-            ));
+            return Err(invalid(s, "repository name must not be more than 255 characters"));
         }
         if let Some(t) = tag {
             if !valid_tag(t) {
@@ -144,25 +141,12 @@ pub fn familiar(s: &str) -> String {
 
 fn split_registry(name: &str) -> (String, String) {
     let (registry, remainder) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.to_lowercase() != first =>
-        {
-            (first, rest)
-        }
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first => (first, rest),
         _ => (DEFAULT_REGISTRY, name),
     };
-    let registry = if registry == LEGACY_DEFAULT_REGISTRY {
-        DEFAULT_REGISTRY
-    } else {
-        registry
-    };
+    let registry = if registry == LEGACY_DEFAULT_REGISTRY { DEFAULT_REGISTRY } else { registry };
     if registry == DEFAULT_REGISTRY && !remainder.contains('/') {
-        return (
-            registry.to_string(),
-            format!("{OFFICIAL_PREFIX}{remainder}"),
-        );
+        return (registry.to_string(), format!("{OFFICIAL_PREFIX}{remainder}"));
     }
     (registry.to_string(), remainder.to_string())
 }
@@ -180,10 +164,7 @@ fn valid_registry(r: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|c| {
             let b = c.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
+            !b.is_empty() && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-') && b[0] != b'-' && b[b.len() - 1] != b'-'
         })
 }
 
@@ -217,10 +198,7 @@ fn valid_component(c: &str) -> bool {
 fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty()
-        && b.len() <= 128
-        && word(b[0])
-        && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
+    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
 #[cfg(test)]
@@ -235,14 +213,8 @@ mod tests {
     fn docker_hub_names_are_normalized() {
         assert_eq!(full("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(full("busybox:latest"), "docker.io/library/busybox:latest");
-        assert_eq!(
-            full("docker.io/library/busybox"),
-            "docker.io/library/busybox:latest"
-        );
-        assert_eq!(
-            full("index.docker.io/busybox:1.36"),
-            "docker.io/library/busybox:1.36"
-        );
+        assert_eq!(full("docker.io/library/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(full("index.docker.io/busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(full("user/app:v1"), "docker.io/user/app:v1");
         let r = Reference::parse("busybox").unwrap();
         assert_eq!(r.tag, None);
@@ -303,9 +275,6 @@ mod tests {
             assert!(Reference::parse(good).is_ok(), "{good:?} refused");
         }
         // An upper-case first component is a registry (Docker's rule).
-        assert_eq!(
-            Reference::parse("Registry/app").unwrap().registry,
-            "Registry"
-        );
+        assert_eq!(Reference::parse("Registry/app").unwrap().registry, "Registry");
     }
 }

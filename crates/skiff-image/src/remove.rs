@@ -46,23 +46,13 @@ impl Store {
     /// image tagged in several repositories needs `force`; all its tags go, then the image.
     /// An image in use (per `in_use`) is never deleted: without `force` that is an error,
     /// with `force` it is only untagged.
-    pub fn remove(
-        &self,
-        name: &str,
-        force: bool,
-        in_use: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<Removed>> {
+    pub fn remove(&self, name: &str, force: bool, in_use: &dyn Fn(&str) -> bool) -> Result<Vec<Removed>> {
         self.remove_with(name, force, &|id| in_use(id).then(String::new))
     }
 
     /// [`Store::remove`] with a callback that names the container using the image (the
     /// error then names it).
-    pub fn remove_with(
-        &self,
-        name: &str,
-        force: bool,
-        user: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<Removed>> {
+    pub fn remove_with(&self, name: &str, force: bool, user: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Removed>> {
         let work = self.work()?;
         let _lock = self.lock(true)?;
         let mut tags = index::read_tags(&self.root_path())?;
@@ -89,10 +79,7 @@ impl Store {
                 vec![full.clone()]
             }
             _ => {
-                let repos: HashSet<String> = image_tags
-                    .iter()
-                    .filter_map(|t| Reference::parse(t).ok().map(|r| r.name()))
-                    .collect();
+                let repos: HashSet<String> = image_tags.iter().filter_map(|t| Reference::parse(t).ok().map(|r| r.name())).collect();
                 if repos.len() > 1 && !force {
                     return Err(Error::Conflict(format!(
                         "unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -162,10 +149,7 @@ impl Store {
         index::delete_record(&root, &rec.id)?;
         let others = index::read_records(&root)?;
         let blobs_used: HashSet<&str> = others.values().flat_map(|r| r.blobs()).collect();
-        let layers_used: HashSet<&str> = others
-            .values()
-            .flat_map(|r| r.layers.iter().map(|l| l.diff_id.as_str()))
-            .collect();
+        let layers_used: HashSet<&str> = others.values().flat_map(|r| r.layers.iter().map(|l| l.diff_id.as_str())).collect();
         let mut out = vec![Removed::Deleted(rec.id.clone())];
         for b in rec.blobs() {
             if !blobs_used.contains(b) {

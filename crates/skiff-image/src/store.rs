@@ -124,19 +124,14 @@ impl Store {
     }
 
     pub(crate) fn unpack_options(&self) -> UnpackOptions {
-        UnpackOptions {
-            rootless: self.opts.rootless,
-        }
+        UnpackOptions { rootless: self.opts.rootless }
     }
 
     /// Every image, sorted by id.
     pub fn list(&self) -> Result<Vec<Image>> {
         let _lock = self.lock(false)?;
         let tags = index::read_tags(&self.root)?;
-        index::read_records(&self.root)?
-            .values()
-            .map(|r| self.image_from(r, &tags))
-            .collect()
+        index::read_records(&self.root)?.values().map(|r| self.image_from(r, &tags)).collect()
     }
 
     /// Finds an image by name (`busybox`, `busybox:latest`, `host:5000/ns/app:v1`), by id
@@ -153,11 +148,7 @@ impl Store {
     }
 
     /// The record for `name`, and the full reference it was found by (None: by id).
-    pub(crate) fn find_how(
-        &self,
-        name: &str,
-        tags: &Repositories,
-    ) -> Result<(ImageRecord, Option<String>)> {
+    pub(crate) fn find_how(&self, name: &str, tags: &Repositories) -> Result<(ImageRecord, Option<String>)> {
         let not_found = || Error::ImageNotFound(name.to_string());
         if let Some(hex) = name.strip_prefix("sha256:") {
             if crate::digest::is_hex64(hex) {
@@ -169,16 +160,10 @@ impl Store {
         if let Ok(r) = Reference::parse(name) {
             if let Some(d) = &r.digest {
                 let repo = r.name();
-                let found = index::read_records(&self.root)?.into_values().find(|rec| {
-                    &rec.manifest_digest == d
-                        && tags
-                            .tags_of(&rec.id)
-                            .iter()
-                            .any(|t| Reference::parse(t).is_ok_and(|tr| tr.name() == repo))
-                });
-                return found
-                    .map(|rec| (rec, Some(r.to_string())))
-                    .ok_or_else(not_found);
+                let found = index::read_records(&self.root)?
+                    .into_values()
+                    .find(|rec| &rec.manifest_digest == d && tags.tags_of(&rec.id).iter().any(|t| Reference::parse(t).is_ok_and(|tr| tr.name() == repo)));
+                return found.map(|rec| (rec, Some(r.to_string()))).ok_or_else(not_found);
             }
             let full = r.with_default_tag().to_string();
             if let Some(id) = tags.tags.get(&full) {
@@ -193,18 +178,12 @@ impl Store {
     /// The one image whose id starts with the hex digits `prefix` (Docker's short ids).
     fn find_prefix(&self, name: &str, prefix: &str) -> Result<ImageRecord> {
         let not_found = || Error::ImageNotFound(name.to_string());
-        let is_hex = !prefix.is_empty()
-            && prefix.len() <= 64
-            && prefix
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let is_hex = !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !is_hex {
             return Err(not_found());
         }
         let prefix = format!("sha256:{prefix}");
-        let mut hits = index::read_records(&self.root)?
-            .into_values()
-            .filter(|rec| rec.id.starts_with(&prefix));
+        let mut hits = index::read_records(&self.root)?.into_values().filter(|rec| rec.id.starts_with(&prefix));
         let first = hits.next().ok_or_else(not_found)?;
         if hits.next().is_some() {
             return Err(Error::AmbiguousId(name.to_string()));
@@ -272,20 +251,10 @@ impl Store {
     /// image with the same id already present keeps its record (only the tags are added).
     /// Fails with [`Error::Vanished`] naming a layer or blob that is neither present nor staged
     /// (a concurrent `remove` took it away after the caller saw it: the caller retries).
-    pub(crate) fn add_image(
-        &self,
-        work: &WorkDir,
-        rec: ImageRecord,
-        staging: &Staging,
-        new_tags: &[String],
-    ) -> Result<Image> {
+    pub(crate) fn add_image(&self, work: &WorkDir, rec: ImageRecord, staging: &Staging, new_tags: &[String]) -> Result<Image> {
         let _lock = self.lock(true)?;
         let staged_blobs: HashSet<&str> = staging.blobs.iter().map(|b| b.digest.as_str()).collect();
-        let staged_layers: HashSet<&str> = staging
-            .layers
-            .iter()
-            .map(|l| l.meta.diff_id.as_str())
-            .collect();
+        let staged_layers: HashSet<&str> = staging.layers.iter().map(|l| l.meta.diff_id.as_str()).collect();
         let existing = index::read_record(&self.root, &rec.id)?;
         let rec = existing.unwrap_or(rec);
         for b in rec.blobs() {
@@ -294,9 +263,7 @@ impl Store {
             }
         }
         for l in &rec.layers {
-            if !staged_layers.contains(l.diff_id.as_str())
-                && !layers::exists(&self.root, &l.diff_id)
-            {
+            if !staged_layers.contains(l.diff_id.as_str()) && !layers::exists(&self.root, &l.diff_id) {
                 return Err(Error::Vanished(format!("layer {}", l.diff_id)));
             }
         }
@@ -331,11 +298,7 @@ impl Store {
         let work = self.work()?;
         let mut records = index::read_records(&self.root)?;
         records.retain(|id, rec| {
-            let complete = rec.blobs().iter().all(|b| blobs::exists(&self.root, b))
-                && rec
-                    .layers
-                    .iter()
-                    .all(|l| layers::exists(&self.root, &l.diff_id));
+            let complete = rec.blobs().iter().all(|b| blobs::exists(&self.root, b)) && rec.layers.iter().all(|l| layers::exists(&self.root, &l.diff_id));
             if !complete {
                 tracing::warn!("image {id} is incomplete: removing its record");
                 let _ = index::delete_record(&self.root, id);
@@ -348,20 +311,10 @@ impl Store {
         if tags.tags.len() != before {
             index::write_tags(&self.root, &work, &tags)?;
         }
-        let blobs_used: HashSet<String> = records
-            .values()
-            .flat_map(|r| r.blobs().into_iter().map(str::to_string))
-            .collect();
-        let layers_used: HashSet<String> = records
-            .values()
-            .flat_map(|r| r.layers.iter().map(|l| l.diff_id.clone()))
-            .collect();
-        self.sweep("blobs/sha256", &work, |hex| {
-            blobs_used.contains(&format!("sha256:{hex}"))
-        })?;
-        self.sweep("layers", &work, |hex| {
-            layers_used.contains(&format!("sha256:{hex}"))
-        })?;
+        let blobs_used: HashSet<String> = records.values().flat_map(|r| r.blobs().into_iter().map(str::to_string)).collect();
+        let layers_used: HashSet<String> = records.values().flat_map(|r| r.layers.iter().map(|l| l.diff_id.clone())).collect();
+        self.sweep("blobs/sha256", &work, |hex| blobs_used.contains(&format!("sha256:{hex}")))?;
+        self.sweep("layers", &work, |hex| layers_used.contains(&format!("sha256:{hex}")))?;
         Ok(())
     }
 

@@ -29,11 +29,7 @@ fn import(s: &Store, marker: &str, reference: Option<&str>) -> crate::Image {
 }
 
 fn no_debris(s: &Store) {
-    assert_eq!(
-        fs::read_dir(s.root().join("tmp")).unwrap().count(),
-        0,
-        "tmp debris"
-    );
+    assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0, "tmp debris");
 }
 
 #[test]
@@ -51,22 +47,13 @@ fn import_resolve_and_layer_dirs() {
         .unwrap();
     assert_eq!(img.tags, vec!["docker.io/library/busybox:latest"]);
     assert_eq!(img.layers.len(), 1);
-    assert_eq!(
-        img.layers[0].digest, img.layers[0].diff_id,
-        "uncompressed layer blob"
-    );
-    assert_eq!(
-        img.config.rootfs().diff_ids(),
-        &vec![img.layers[0].diff_id.clone()]
-    );
+    assert_eq!(img.layers[0].digest, img.layers[0].diff_id, "uncompressed layer blob");
+    assert_eq!(img.config.rootfs().diff_ids(), &vec![img.layers[0].diff_id.clone()]);
     let cfg = img.config.config().clone().unwrap();
     assert_eq!(cfg.cmd().clone().unwrap(), vec!["sh"]);
     assert_eq!(cfg.env().clone().unwrap(), vec!["A=b"]);
     assert_eq!(img.size, 12 + 3);
-    assert_eq!(
-        img.digests,
-        vec![format!("docker.io/library/busybox@{}", img.manifest_digest)]
-    );
+    assert_eq!(img.digests, vec![format!("docker.io/library/busybox@{}", img.manifest_digest)]);
     let hex = img.id.strip_prefix("sha256:").unwrap();
     for name in [
         "busybox",
@@ -89,14 +76,8 @@ fn import_resolve_and_layer_dirs() {
 
     let e = s.resolve("nothere").unwrap_err();
     assert_eq!(e.to_string(), "No such image: nothere");
-    assert!(matches!(
-        s.resolve("busybox:other"),
-        Err(Error::ImageNotFound(_))
-    ));
-    assert!(matches!(
-        s.resolve(&format!("other@{}", img.manifest_digest)),
-        Err(Error::ImageNotFound(_))
-    ));
+    assert!(matches!(s.resolve("busybox:other"), Err(Error::ImageNotFound(_))));
+    assert!(matches!(s.resolve(&format!("other@{}", img.manifest_digest)), Err(Error::ImageNotFound(_))));
     no_debris(&s);
 }
 
@@ -105,10 +86,7 @@ fn the_same_content_is_stored_once_and_zstd_works() {
     let (_t, s) = store();
     let a = import(&s, "same", Some("a"));
     let b = s
-        .import(
-            &zstd::encode_all(&small_rootfs("same")[..], 1).unwrap()[..],
-            &ImportOptions::default(),
-        )
+        .import(&zstd::encode_all(&small_rootfs("same")[..], 1).unwrap()[..], &ImportOptions::default())
         .unwrap();
     assert_eq!(a.layers[0].diff_id, b.layers[0].diff_id);
     assert_eq!(fs::read_dir(s.root().join("layers")).unwrap().count(), 1);
@@ -119,16 +97,11 @@ fn the_same_content_is_stored_once_and_zstd_works() {
 #[test]
 fn tag_and_ambiguous_prefixes() {
     let (_t, s) = store();
-    let imgs: Vec<_> = (0..20)
-        .map(|i| import(&s, &format!("m{i}"), None))
-        .collect();
+    let imgs: Vec<_> = (0..20).map(|i| import(&s, &format!("m{i}"), None)).collect();
     s.tag(&imgs[0].id, "host:5000/ns/app:v1").unwrap();
     s.tag("host:5000/ns/app:v1", "other").unwrap();
     let img = s.resolve("other:latest").unwrap();
-    assert_eq!(
-        img.tags,
-        vec!["docker.io/library/other:latest", "host:5000/ns/app:v1"]
-    );
+    assert_eq!(img.tags, vec!["docker.io/library/other:latest", "host:5000/ns/app:v1"]);
     // Retagging moves the tag.
     s.tag(&imgs[1].id, "other").unwrap();
     assert_eq!(s.resolve("other").unwrap().id, imgs[1].id);
@@ -137,17 +110,11 @@ fn tag_and_ambiguous_prefixes() {
     for i in &imgs {
         *counts.entry(&i.id[7..8]).or_insert(0) += 1;
     }
-    let shared = counts
-        .iter()
-        .find(|(_, n)| **n > 1)
-        .map(|(p, _)| p.to_string())
-        .unwrap();
+    let shared = counts.iter().find(|(_, n)| **n > 1).map(|(p, _)| p.to_string()).unwrap();
     assert!(matches!(s.resolve(&shared), Err(Error::AmbiguousId(_))));
     assert!(s.tag("nothere", "x").is_err());
     assert!(s.tag(&imgs[0].id, "Bad:tag").is_err());
-    assert!(s
-        .tag(&imgs[0].id, &format!("x@{}", imgs[0].manifest_digest))
-        .is_err());
+    assert!(s.tag(&imgs[0].id, &format!("x@{}", imgs[0].manifest_digest)).is_err());
 }
 
 #[test]
@@ -158,44 +125,25 @@ fn remove_follows_docker_rmi() {
     s.tag("app:v1", "other:x").unwrap();
     let none = |_: &str| false;
     // By tag with other tags left: untag only.
-    assert_eq!(
-        s.remove("app:v2", false, &none).unwrap(),
-        vec![Removed::Untagged("app:v2".into())]
-    );
+    assert_eq!(s.remove("app:v2", false, &none).unwrap(), vec![Removed::Untagged("app:v2".into())]);
     // By id with tags in two repositories: needs force.
     let e = s.remove(&img.id, false, &none).unwrap_err().to_string();
     assert!(e.contains("referenced in multiple repositories"), "{e}");
     // In use: the last tag cannot go without force, and the image is never deleted.
     s.remove("other:x", false, &none).unwrap();
     let used = |id: &str| id == img.id;
-    let e = s
-        .remove_with("app:v1", false, &|id| {
-            (id == img.id).then(|| "c0ffee".into())
-        })
-        .unwrap_err();
+    let e = s.remove_with("app:v1", false, &|id| (id == img.id).then(|| "c0ffee".into())).unwrap_err();
     assert!(e.to_string().contains("container c0ffee"), "{e}");
-    assert_eq!(
-        s.remove("app:v1", true, &used).unwrap(),
-        vec![Removed::Untagged("app:v1".into())]
-    );
+    assert_eq!(s.remove("app:v1", true, &used).unwrap(), vec![Removed::Untagged("app:v1".into())]);
     let still = s.resolve(&img.id).unwrap();
     assert!(still.tags.is_empty());
     assert!(s.layer_dirs(&still).is_ok());
     // Not in use any more: deleting by id deletes image, blobs and the layer.
     let out = s.remove(&img.id[..15], false, &none).unwrap();
-    assert_eq!(
-        out,
-        vec![
-            Removed::Deleted(img.id.clone()),
-            Removed::Deleted(img.layers[0].diff_id.clone())
-        ]
-    );
+    assert_eq!(out, vec![Removed::Deleted(img.id.clone()), Removed::Deleted(img.layers[0].diff_id.clone())]);
     assert!(matches!(s.resolve(&img.id), Err(Error::ImageNotFound(_))));
     assert_eq!(fs::read_dir(s.root().join("layers")).unwrap().count(), 0);
-    assert_eq!(
-        fs::read_dir(s.root().join("blobs/sha256")).unwrap().count(),
-        0
-    );
+    assert_eq!(fs::read_dir(s.root().join("blobs/sha256")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(s.root().join("images")).unwrap().count(), 0);
     no_debris(&s);
 }
@@ -206,13 +154,7 @@ fn shared_layers_survive_removal_of_one_user() {
     let a = import(&s, "shared", Some("a"));
     let b = import(&s, "shared", Some("b"));
     let out = s.remove("a", false, &|_| false).unwrap();
-    assert_eq!(
-        out,
-        vec![
-            Removed::Untagged("a:latest".into()),
-            Removed::Deleted(a.id.clone())
-        ]
-    );
+    assert_eq!(out, vec![Removed::Untagged("a:latest".into()), Removed::Deleted(a.id.clone())]);
     let b = s.resolve(&b.id).unwrap();
     assert!(s.layer_dirs(&b).unwrap()[0].join("etc/hostname").exists());
     assert!(crate::blobs::exists(s.root(), &b.layers[0].digest));
@@ -245,8 +187,7 @@ fn prune_dangling_and_all() {
 fn failed_imports_leave_nothing() {
     let (_t, s) = store();
     let mut m = TarMaker::new();
-    m.entry("ok", Kind::File(b"fine"), 0o644, 0)
-        .entry("../escape", Kind::File(b"x"), 0o644, 0);
+    m.entry("ok", Kind::File(b"fine"), 0o644, 0).entry("../escape", Kind::File(b"x"), 0o644, 0);
     let e = s.import(
         &m.finish()[..],
         &ImportOptions {
@@ -257,18 +198,12 @@ fn failed_imports_leave_nothing() {
     assert!(e.unwrap_err().to_string().contains("../escape"));
     // A truncated gzip.
     let gz = gzip(&small_rootfs(&"x".repeat(100_000)));
-    let e = s
-        .import(&gz[..gz.len() / 2], &ImportOptions::default())
-        .unwrap_err();
+    let e = s.import(&gz[..gz.len() / 2], &ImportOptions::default()).unwrap_err();
     assert!(matches!(e, Error::LayerRead { .. }), "{e}");
     assert!(s.list().unwrap().is_empty());
     assert!(matches!(s.resolve("bad"), Err(Error::ImageNotFound(_))));
     for d in ["layers", "blobs/sha256", "images", "tmp"] {
-        assert_eq!(
-            fs::read_dir(s.root().join(d)).unwrap().count(),
-            0,
-            "{d} not empty"
-        );
+        assert_eq!(fs::read_dir(s.root().join(d)).unwrap().count(), 0, "{d} not empty");
     }
 }
 
@@ -288,11 +223,7 @@ fn interrupted_placement_is_collected_at_open() {
     let (_t, s) = store();
     let img = import(&s, "gc", Some("gc"));
     // As if a process died between placing content and writing the record.
-    fs::write(
-        s.root().join("blobs/sha256").join("f".repeat(64)),
-        b"orphan",
-    )
-    .unwrap();
+    fs::write(s.root().join("blobs/sha256").join("f".repeat(64)), b"orphan").unwrap();
     fs::create_dir_all(s.root().join("layers").join("e".repeat(64)).join("diff")).unwrap();
     fs::write(s.root().join("gc-pending"), b"").unwrap();
     let s2 = Store::open(s.root(), s.options()).unwrap();

@@ -37,22 +37,10 @@ impl TarMaker {
     }
 
     /// Same, with `SCHILY.xattr.*` PAX records.
-    pub fn entry_x(
-        &mut self,
-        name: &str,
-        kind: Kind<'_>,
-        mode: u32,
-        uid: u64,
-        xattrs: &[(&str, &[u8])],
-    ) -> &mut Self {
+    pub fn entry_x(&mut self, name: &str, kind: Kind<'_>, mode: u32, uid: u64, xattrs: &[(&str, &[u8])]) -> &mut Self {
         if !xattrs.is_empty() {
-            let keys: Vec<(String, &[u8])> = xattrs
-                .iter()
-                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
-                .collect();
-            self.b
-                .append_pax_extensions(keys.iter().map(|(k, v)| (k.as_str(), *v)))
-                .unwrap();
+            let keys: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
+            self.b.append_pax_extensions(keys.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
         }
         let mut h = tar::Header::new_ustar();
         let (t, data, link): (tar::EntryType, &[u8], Option<&str>) = match kind {

@@ -25,10 +25,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{
-    fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag,
-    UtimensatFlags,
-};
+use nix::sys::stat::{fchmod, fchmodat, fstatat, futimens, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
@@ -74,18 +71,8 @@ struct Unpacker<'a> {
 
 /// Unpacks the tar stream `reader` into the existing empty directory `dest`. `layer` names the
 /// layer in errors. The caller reads the stream's remainder (padding) itself.
-pub fn unpack<R: Read>(
-    layer: &str,
-    reader: R,
-    dest: &Path,
-    opts: UnpackOptions,
-) -> Result<UnpackStats> {
-    let root = nix::fcntl::open(
-        dest,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::Io {
+pub fn unpack<R: Read>(layer: &str, reader: R, dest: &Path, opts: UnpackOptions) -> Result<UnpackStats> {
+    let root = nix::fcntl::open(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| Error::Io {
         op: "opening layer dir",
         path: dest.to_path_buf(),
         source: e.into(),
@@ -178,11 +165,7 @@ impl Unpacker<'_> {
                 let fd = openat(
                     &pfd,
                     name,
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(|e| self.bad(&raw, format!("creating file: {e}")))?;
@@ -190,11 +173,9 @@ impl Unpacker<'_> {
                 let n = self.copy_data(entry, &mut file)?;
                 self.stats.size += n;
                 self.own(&raw, &file, &meta)?;
-                fchmod(&file, Mode::from_bits_truncate(meta.mode))
-                    .map_err(|e| self.bad(&raw, format!("chmod: {e}")))?;
+                fchmod(&file, Mode::from_bits_truncate(meta.mode)).map_err(|e| self.bad(&raw, format!("chmod: {e}")))?;
                 self.set_xattrs(&raw, &file, &xattrs)?;
-                futimens(&file, &meta.mtime, &meta.mtime)
-                    .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
+                futimens(&file, &meta.mtime, &meta.mtime).map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
             }
             tar::EntryType::Directory => {
                 match mkdirat(&pfd, name, Mode::from_bits_truncate(0o700)) {
@@ -208,38 +189,20 @@ impl Unpacker<'_> {
                 self.deferred.insert(join(&full), meta);
             }
             tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| self.bad(&raw, "symlink without a target"))?;
-                symlinkat(&*target, &pfd, name)
-                    .map_err(|e| self.bad(&raw, format!("creating symlink: {e}")))?;
+                let target = entry.link_name_bytes().ok_or_else(|| self.bad(&raw, "symlink without a target"))?;
+                symlinkat(&*target, &pfd, name).map_err(|e| self.bad(&raw, format!("creating symlink: {e}")))?;
                 self.chown_at(&raw, &pfd, name, &meta)?;
-                utimensat(
-                    &pfd,
-                    name,
-                    &meta.mtime,
-                    &meta.mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
+                utimensat(&pfd, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink).map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
             }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| self.bad(&raw, "hardlink without a target"))?
-                    .into_owned();
-                let tcomps = clean_path(&target)
-                    .map_err(|r| self.bad(&raw, format!("hardlink target: {r}")))?;
+                let target = entry.link_name_bytes().ok_or_else(|| self.bad(&raw, "hardlink without a target"))?.into_owned();
+                let tcomps = clean_path(&target).map_err(|r| self.bad(&raw, format!("hardlink target: {r}")))?;
                 let Some((tlast, tparent)) = tcomps.split_last() else {
                     return Err(self.bad(&raw, "hardlink to the layer root"));
                 };
                 let tfd = self.open_dir(&raw, tparent, false)?;
-                linkat(&tfd, *tlast, &pfd, name, AtFlags::empty()).map_err(|e| {
-                    self.bad(
-                        &raw,
-                        format!("hardlink to {:?}: {e}", String::from_utf8_lossy(&target)),
-                    )
-                })?;
+                linkat(&tfd, *tlast, &pfd, name, AtFlags::empty())
+                    .map_err(|e| self.bad(&raw, format!("hardlink to {:?}: {e}", String::from_utf8_lossy(&target))))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let sflag = match kind {
@@ -254,25 +217,11 @@ impl Unpacker<'_> {
                 let major = h.device_major().ok().flatten().unwrap_or(0);
                 let minor = h.device_minor().ok().flatten().unwrap_or(0);
                 let dev = nix::sys::stat::makedev(major.into(), minor.into());
-                mknodat(&pfd, name, sflag, Mode::from_bits_truncate(0o600), dev)
-                    .map_err(|e| self.bad(&raw, format!("mknod: {e}")))?;
+                mknodat(&pfd, name, sflag, Mode::from_bits_truncate(0o600), dev).map_err(|e| self.bad(&raw, format!("mknod: {e}")))?;
                 self.chown_at(&raw, &pfd, name, &meta)?;
                 // Not a symlink (we just made it), so following is harmless.
-                fchmodat(
-                    &pfd,
-                    name,
-                    Mode::from_bits_truncate(meta.mode),
-                    FchmodatFlags::FollowSymlink,
-                )
-                .map_err(|e| self.bad(&raw, format!("chmod: {e}")))?;
-                utimensat(
-                    &pfd,
-                    name,
-                    &meta.mtime,
-                    &meta.mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )
-                .map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
+                fchmodat(&pfd, name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink).map_err(|e| self.bad(&raw, format!("chmod: {e}")))?;
+                utimensat(&pfd, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink).map_err(|e| self.bad(&raw, format!("setting mtime: {e}")))?;
             }
             tar::EntryType::XGlobalHeader => {}
             other => {
@@ -290,15 +239,10 @@ impl Unpacker<'_> {
             } else {
                 b"trusted.overlay.opaque"
             };
-            return crate::xattr::fset(&dfd, attr, b"y")
-                .map_err(|e| self.bad(raw, format!("marking directory opaque: {e}")));
+            return crate::xattr::fset(&dfd, attr, b"y").map_err(|e| self.bad(raw, format!("marking directory opaque: {e}")));
         }
         if last.starts_with(META_PREFIX.as_bytes()) {
-            tracing::debug!(
-                "layer {}: skipping {:?}",
-                self.layer,
-                String::from_utf8_lossy(raw)
-            );
+            tracing::debug!("layer {}: skipping {:?}", self.layer, String::from_utf8_lossy(raw));
             return Ok(());
         }
         if name.is_empty() || name == b"." || name == b".." {
@@ -306,25 +250,12 @@ impl Unpacker<'_> {
         }
         let pfd = self.open_dir(raw, parent, true)?;
         self.clear_existing(raw, &pfd, parent, name, false)?;
-        mknodat(
-            &pfd,
-            name,
-            SFlag::S_IFCHR,
-            Mode::empty(),
-            nix::sys::stat::makedev(0, 0),
-        )
-        .map_err(|e| self.bad(raw, format!("creating whiteout (char 0:0): {e}")))
+        mknodat(&pfd, name, SFlag::S_IFCHR, Mode::empty(), nix::sys::stat::makedev(0, 0))
+            .map_err(|e| self.bad(raw, format!("creating whiteout (char 0:0): {e}")))
     }
 
     /// Removes whatever exists at `parent/name`, unless both it and the entry are directories.
-    fn clear_existing(
-        &mut self,
-        raw: &[u8],
-        pfd: &OwnedFd,
-        parent: &[&[u8]],
-        name: &[u8],
-        entry_is_dir: bool,
-    ) -> Result<()> {
+    fn clear_existing(&mut self, raw: &[u8], pfd: &OwnedFd, parent: &[&[u8]], name: &[u8], entry_is_dir: bool) -> Result<()> {
         let st = match fstatat(pfd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::ENOENT) => return Ok(()),
@@ -342,8 +273,7 @@ impl Unpacker<'_> {
             self.dirs.clear();
             crate::lock::remove_tree(&path)?;
         } else {
-            unlinkat(pfd, name, UnlinkatFlags::NoRemoveDir)
-                .map_err(|e| self.bad(raw, format!("replacing existing entry: {e}")))?;
+            unlinkat(pfd, name, UnlinkatFlags::NoRemoveDir).map_err(|e| self.bad(raw, format!("replacing existing entry: {e}")))?;
         }
         Ok(())
     }
@@ -353,29 +283,21 @@ impl Unpacker<'_> {
     fn open_dir(&mut self, raw: &[u8], comps: &[&[u8]], create: bool) -> Result<OwnedFd> {
         let key = join(comps);
         if let Some(fd) = self.dirs.get(&key) {
-            return fd
-                .try_clone()
-                .map_err(|e| self.bad(raw, format!("dup: {e}")));
+            return fd.try_clone().map_err(|e| self.bad(raw, format!("dup: {e}")));
         }
         let fd = match self.open_beneath(&self.root, &key) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if create => {
-                let mut cur = self
-                    .root
-                    .try_clone()
-                    .map_err(|e| self.bad(raw, e.to_string()))?;
+                let mut cur = self.root.try_clone().map_err(|e| self.bad(raw, e.to_string()))?;
                 for c in comps {
                     cur = match self.open_beneath(&cur, c) {
                         Ok(fd) => fd,
                         Err(Errno::ENOENT) => {
                             match mkdirat(&cur, *c, Mode::from_bits_truncate(0o755)) {
                                 Ok(()) | Err(Errno::EEXIST) => {}
-                                Err(e) => {
-                                    return Err(self.bad(raw, format!("creating parent: {e}")))
-                                }
+                                Err(e) => return Err(self.bad(raw, format!("creating parent: {e}"))),
                             }
-                            self.open_beneath(&cur, c)
-                                .map_err(|e| self.parent_err(raw, c, e))?
+                            self.open_beneath(&cur, c).map_err(|e| self.parent_err(raw, c, e))?
                         }
                         Err(e) => return Err(self.parent_err(raw, c, e)),
                     };
@@ -387,9 +309,7 @@ impl Unpacker<'_> {
         if self.dirs.len() > 4096 {
             self.dirs.clear();
         }
-        let dup = fd
-            .try_clone()
-            .map_err(|e| self.bad(raw, format!("dup: {e}")))?;
+        let dup = fd.try_clone().map_err(|e| self.bad(raw, format!("dup: {e}")))?;
         self.dirs.insert(key, dup);
         Ok(fd)
     }
@@ -397,10 +317,7 @@ impl Unpacker<'_> {
     fn parent_err(&self, raw: &[u8], comp: &[u8], e: Errno) -> Error {
         let what = String::from_utf8_lossy(comp);
         match e {
-            Errno::ELOOP => self.bad(
-                raw,
-                format!("{what:?} is a symlink: writing through symlinks is refused"),
-            ),
+            Errno::ELOOP => self.bad(raw, format!("{what:?} is a symlink: writing through symlinks is refused")),
             Errno::ENOTDIR => self.bad(raw, format!("{what:?} is not a directory")),
             Errno::EXDEV => self.bad(raw, format!("{what:?} resolves outside the layer")),
             Errno::ENOENT => self.bad(raw, format!("{what:?} does not exist in the layer")),
@@ -415,19 +332,11 @@ impl Unpacker<'_> {
             path,
             OpenHow::new()
                 .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-                .resolve(
-                    ResolveFlag::RESOLVE_BENEATH
-                        | ResolveFlag::RESOLVE_NO_SYMLINKS
-                        | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-                ),
+                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS),
         )
     }
 
-    fn copy_data<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        file: &mut File,
-    ) -> Result<u64> {
+    fn copy_data<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, file: &mut File) -> Result<u64> {
         let mut total = 0u64;
         loop {
             let n = match entry.read(&mut self.buf) {
@@ -449,11 +358,7 @@ impl Unpacker<'_> {
     /// Sets the owner. Rootless, an id outside our user namespace's map cannot be set:
     /// the file then keeps ours (logged), as with any unprivileged unpacker.
     fn own(&self, raw: &[u8], fd: impl AsFd, meta: &Meta) -> Result<()> {
-        let r = fchown(
-            fd,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-        );
+        let r = fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
         self.chown_result(raw, r)
     }
 
@@ -512,23 +417,12 @@ impl Unpacker<'_> {
         }
         let uid = u32::try_from(uid).map_err(|_| self.bad(raw, "uid out of range"))?;
         let gid = u32::try_from(gid).map_err(|_| self.bad(raw, "gid out of range"))?;
-        Ok(Meta {
-            mode,
-            uid,
-            gid,
-            mtime,
-        })
+        Ok(Meta { mode, uid, gid, mtime })
     }
 
-    fn xattrs<R: Read>(
-        &self,
-        entry: &mut tar::Entry<'_, R>,
-        raw: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn xattrs<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
-        let pax = entry
-            .pax_extensions()
-            .map_err(|e| self.bad(raw, format!("pax header: {e}")))?;
+        let pax = entry.pax_extensions().map_err(|e| self.bad(raw, format!("pax header: {e}")))?;
         if let Some(pax) = pax {
             for ext in pax {
                 let ext = ext.map_err(|e| self.bad(raw, format!("pax header: {e}")))?;
@@ -574,10 +468,8 @@ impl Unpacker<'_> {
                 Err(Errno::ENOTDIR) | Err(Errno::ENOENT) | Err(Errno::ELOOP) => continue,
                 Err(e) => return Err(self.parent_err(path, path, e)),
             };
-            fchmod(&fd, Mode::from_bits_truncate(meta.mode))
-                .map_err(|e| self.bad(path, format!("chmod: {}", errno_io(e))))?;
-            futimens(&fd, &meta.mtime, &meta.mtime)
-                .map_err(|e| self.bad(path, format!("setting mtime: {e}")))?;
+            fchmod(&fd, Mode::from_bits_truncate(meta.mode)).map_err(|e| self.bad(path, format!("chmod: {}", errno_io(e))))?;
+            futimens(&fd, &meta.mtime, &meta.mtime).map_err(|e| self.bad(path, format!("setting mtime: {e}")))?;
         }
         Ok(())
     }

@@ -32,11 +32,7 @@ fn assert_refused(tar: &[u8], entry: &str, why: &str) {
     assert!(matches!(err, Error::BadEntry { .. }), "{msg}");
     assert!(msg.contains(entry), "error {msg:?} does not name {entry:?}");
     assert!(msg.contains(why), "error {msg:?} does not say {why:?}");
-    assert_eq!(
-        fs::read_dir(&outside).unwrap().count(),
-        0,
-        "wrote outside the layer"
-    );
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "wrote outside the layer");
 }
 
 #[test]
@@ -57,7 +53,13 @@ fn restores_files_dirs_links_modes_owners_mtimes_xattrs() {
             Kind::File(b"ping"),
             0o755,
             1000,
-            &[("security.capability", b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), ("trusted.overlay.opaque", b"y")],
+            &[
+                (
+                    "security.capability",
+                    b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+                ),
+                ("trusted.overlay.opaque", b"y"),
+            ],
         )
         .entry("dev/", Kind::Dir, 0o755, 0)
         .entry("dev/null", Kind::Char(1, 3), 0o666, 0)
@@ -75,53 +77,24 @@ fn restores_files_dirs_links_modes_owners_mtimes_xattrs() {
     assert_eq!(su.mode() & 0o7777, 0o4755, "setuid bit lost");
     assert_eq!(su.mtime(), 1_600_000_000);
     assert_eq!(su.nlink(), 2);
-    assert_eq!(
-        fs::metadata(layer.join("bin/hard")).unwrap().ino(),
-        su.ino()
-    );
+    assert_eq!(fs::metadata(layer.join("bin/hard")).unwrap().ino(), su.ino());
     let bin = fs::metadata(layer.join("bin")).unwrap();
     assert_eq!((bin.uid(), bin.gid(), bin.mode() & 0o7777), (7, 7, 0o750));
-    assert_eq!(
-        bin.mtime(),
-        1_600_000_000,
-        "dir mtime not restored after its children"
-    );
-    assert_eq!(
-        fs::read_link(layer.join("bin/abs")).unwrap(),
-        Path::new("/etc/passwd")
-    );
-    assert_eq!(
-        fs::symlink_metadata(layer.join("bin/abs")).unwrap().uid(),
-        3
-    );
-    assert_eq!(
-        fs::read_link(layer.join("bin/rel")).unwrap(),
-        Path::new("../../../../x")
-    );
+    assert_eq!(bin.mtime(), 1_600_000_000, "dir mtime not restored after its children");
+    assert_eq!(fs::read_link(layer.join("bin/abs")).unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(fs::symlink_metadata(layer.join("bin/abs")).unwrap().uid(), 3);
+    assert_eq!(fs::read_link(layer.join("bin/rel")).unwrap(), Path::new("../../../../x"));
     let ping = layer.join("bin/ping");
     assert_eq!(fs::metadata(&ping).unwrap().uid(), 1000);
-    assert!(crate::xattr::lget(&ping, b"security.capability")
-        .unwrap()
-        .is_some());
-    assert!(crate::xattr::lget(&ping, b"trusted.overlay.opaque")
-        .unwrap()
-        .is_none());
+    assert!(crate::xattr::lget(&ping, b"security.capability").unwrap().is_some());
+    assert!(crate::xattr::lget(&ping, b"trusted.overlay.opaque").unwrap().is_none());
     let null = fs::metadata(layer.join("dev/null")).unwrap();
     assert!(null.file_type().is_char_device());
     assert_eq!(null.rdev(), nix::sys::stat::makedev(1, 3));
-    assert!(fs::metadata(layer.join("dev/loop9"))
-        .unwrap()
-        .file_type()
-        .is_block_device());
-    assert!(fs::metadata(layer.join("dev/fifo"))
-        .unwrap()
-        .file_type()
-        .is_fifo());
+    assert!(fs::metadata(layer.join("dev/loop9")).unwrap().file_type().is_block_device());
+    assert!(fs::metadata(layer.join("dev/fifo")).unwrap().file_type().is_fifo());
     assert_eq!(fs::read(layer.join("implicit/parent/file")).unwrap(), b"x");
-    assert_eq!(
-        fs::metadata(layer.join("ro")).unwrap().permissions().mode() & 0o777,
-        0o555
-    );
+    assert_eq!(fs::metadata(layer.join("ro")).unwrap().permissions().mode() & 0o777, 0o555);
     assert_eq!(fs::read(layer.join("ro/inside")).unwrap(), b"ok");
     assert_eq!(fs::read(layer.join("dup")).unwrap(), b"second");
 }
@@ -144,10 +117,7 @@ fn whiteouts_become_overlay_forms() {
     assert!(wh.file_type().is_char_device());
     assert_eq!(wh.rdev(), 0);
     assert!(!layer.join("etc/.wh.passwd").exists());
-    assert_eq!(
-        crate::xattr::lget(&layer.join("var"), b"trusted.overlay.opaque").unwrap(),
-        Some(b"y".to_vec())
-    );
+    assert_eq!(crate::xattr::lget(&layer.join("var"), b"trusted.overlay.opaque").unwrap(), Some(b"y".to_vec()));
     assert!(!layer.join("var/.wh..wh..opq").exists());
     assert!(!layer.join(".wh..wh.plnk").exists());
 }
@@ -175,30 +145,17 @@ fn absolute_paths_are_made_relative_to_the_layer() {
 fn refuses_writes_through_symlinks() {
     let (t, _, outside) = tmp();
     let outside_s = outside.to_str().unwrap().to_string();
-    for target in [
-        outside_s.as_str(),
-        "../outside",
-        "../../../../../../..",
-        ".",
-    ] {
+    for target in [outside_s.as_str(), "../outside", "../../../../../../..", "."] {
         let mut m = TarMaker::new();
-        m.entry("evil", Kind::Symlink(target), 0o777, 0).entry(
-            "evil/passwd",
-            Kind::File(b"pwned"),
-            0o644,
-            0,
-        );
+        m.entry("evil", Kind::Symlink(target), 0o777, 0)
+            .entry("evil/passwd", Kind::File(b"pwned"), 0o644, 0);
         assert_refused(&m.finish(), "evil/passwd", "symlink");
     }
     // The classic: a symlink to /etc, then a file through it. Never reaches /etc.
     let probe = format!("skiff-unpack-probe-{}", std::process::id());
     let mut m = TarMaker::new();
-    m.entry("etc", Kind::Symlink("/etc"), 0o777, 0).entry(
-        &format!("etc/{probe}"),
-        Kind::File(b"pwned"),
-        0o644,
-        0,
-    );
+    m.entry("etc", Kind::Symlink("/etc"), 0o777, 0)
+        .entry(&format!("etc/{probe}"), Kind::File(b"pwned"), 0o644, 0);
     assert_refused(&m.finish(), &probe, "symlink");
     assert!(!Path::new("/etc").join(&probe).exists());
     // Also a symlink deeper in the path, and a directory entry through a symlink.
@@ -297,14 +254,8 @@ fn rootless_uses_user_overlay_xattrs_and_whiteout_devices() {
         .entry("d/.wh.gone", Kind::File(b""), 0o644, 0)
         .entry("f", Kind::File(b"x"), 0o644, 4242);
     run(&t.finish(), &layer, true).unwrap();
-    assert_eq!(
-        crate::xattr::lget(&layer.join("d"), b"user.overlay.opaque").unwrap(),
-        Some(b"y".to_vec())
-    );
-    assert_eq!(
-        crate::xattr::lget(&layer.join("d"), b"trusted.overlay.opaque").unwrap(),
-        None
-    );
+    assert_eq!(crate::xattr::lget(&layer.join("d"), b"user.overlay.opaque").unwrap(), Some(b"y".to_vec()));
+    assert_eq!(crate::xattr::lget(&layer.join("d"), b"trusted.overlay.opaque").unwrap(), None);
     // Unprivileged whiteout creation (char 0:0) is allowed since Linux 5.8.
     let wh = fs::symlink_metadata(layer.join("d/gone")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);

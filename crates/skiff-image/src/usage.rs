@@ -41,11 +41,7 @@ pub struct LayerUsage {
 impl Usage {
     /// Bytes freed by removing every image `in_use` says no to (layers and their blobs).
     pub fn reclaimable(&self, in_use: &dyn Fn(&str) -> bool) -> u64 {
-        self.layers
-            .iter()
-            .filter(|l| !l.images.iter().any(|i| in_use(i)))
-            .map(|l| l.size)
-            .sum()
+        self.layers.iter().filter(|l| !l.images.iter().any(|i| in_use(i))).map(|l| l.size).sum()
     }
 }
 
@@ -108,11 +104,7 @@ impl Store {
             per_image,
             layers: users
                 .into_iter()
-                .map(|(diff_id, (size, images))| LayerUsage {
-                    diff_id,
-                    size,
-                    images,
-                })
+                .map(|(diff_id, (size, images))| LayerUsage { diff_id, size, images })
                 .collect(),
         })
     }

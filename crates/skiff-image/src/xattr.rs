@@ -15,15 +15,7 @@ pub fn fset(fd: impl AsFd, name: &[u8], value: &[u8]) -> io::Result<()> {
     let name = cstring(name)?;
     // SAFETY: `name` is a NUL-terminated string and `value` a live slice whose pointer and
     // length are passed together; the fd is borrowed for the duration of the call.
-    let r = unsafe {
-        libc::fsetxattr(
-            fd.as_fd().as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
+    let r = unsafe { libc::fsetxattr(fd.as_fd().as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -48,11 +40,7 @@ pub fn llist(path: &Path) -> io::Result<Vec<Vec<u8>>> {
             _ => return Err(e),
         }
     }
-    Ok(buf
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
+    Ok(buf.split(|&b| b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect())
 }
 
 /// The value of attribute `name` of `path` (not following a final symlink); `None` if unset.
@@ -62,8 +50,7 @@ pub fn lget(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let mut buf = vec![0u8; 256];
     loop {
         // SAFETY: `p` and `n` are NUL-terminated; `buf` is writable for `buf.len()` bytes.
-        let r =
-            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if r >= 0 {
             buf.truncate(r as usize);
             return Ok(Some(buf));

@@ -17,10 +17,7 @@ const WORKER_ENV: &str = "SKIFF_IMAGE_TEST_WORKER";
 
 fn rootfs(marker: &str) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    for (p, data) in [
-        ("etc/hostname", marker.as_bytes()),
-        ("bin/app", &[7u8; 3000][..]),
-    ] {
+    for (p, data) in [("etc/hostname", marker.as_bytes()), ("bin/app", &[7u8; 3000][..])] {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         h.set_uid(0);
@@ -38,11 +35,7 @@ fn rootfs(marker: &str) -> Vec<u8> {
 fn work(s: &Store, who: &str, i: usize) {
     let marker = format!("content{}", i % 4);
     let gone = i.is_multiple_of(3);
-    let reference = if gone {
-        format!("gone{who}")
-    } else {
-        format!("app:{who}")
-    };
+    let reference = if gone { format!("gone{who}") } else { format!("app:{who}") };
     let img = s
         .import(
             &rootfs(&marker)[..],
@@ -58,21 +51,14 @@ fn work(s: &Store, who: &str, i: usize) {
     assert!(s.list().unwrap().iter().any(|x| x.id == img.id));
     if gone {
         // Untag the extra tag, then delete by id (it may still carry "shared").
-        s.remove(&format!("extra:{who}"), false, &|_| false)
-            .unwrap();
+        s.remove(&format!("extra:{who}"), false, &|_| false).unwrap();
         s.remove(&img.id, true, &|_| false).unwrap();
     }
 }
 
 fn spawn_worker(test: &str, arg: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            test,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(WORKER_ENV, arg)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -105,17 +91,9 @@ fn check_consistent(s: &Store) -> Vec<skiff_image::Image> {
             .map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
             .collect()
     };
-    assert_eq!(
-        on_disk("blobs/sha256"),
-        blobs,
-        "blobs on disk vs referenced"
-    );
+    assert_eq!(on_disk("blobs/sha256"), blobs, "blobs on disk vs referenced");
     assert_eq!(on_disk("layers"), layers, "layers on disk vs referenced");
-    assert_eq!(
-        fs::read_dir(s.root().join("tmp")).unwrap().count(),
-        0,
-        "tmp debris"
-    );
+    assert_eq!(fs::read_dir(s.root().join("tmp")).unwrap().count(), 0, "tmp debris");
     imgs
 }
 
@@ -136,9 +114,7 @@ fn thirty_processes_and_threads_at_once() {
     let root = t.path().join("store");
     let s = open_store(&root);
     let n = 30;
-    let children: Vec<Child> = (0..n)
-        .map(|i| spawn_worker("concurrency_worker", &format!("{}:{i}", root.display())))
-        .collect();
+    let children: Vec<Child> = (0..n).map(|i| spawn_worker("concurrency_worker", &format!("{}:{i}", root.display()))).collect();
     std::thread::scope(|sc| {
         for i in 0..n {
             let root = root.clone();
@@ -150,19 +126,12 @@ fn thirty_processes_and_threads_at_once() {
     });
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "worker failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let imgs = check_consistent(&s);
     let kept = (0..n).filter(|i| !i.is_multiple_of(3)).count() * 2;
     assert_eq!(imgs.len(), kept);
-    for who in (0..n)
-        .filter(|i| !i.is_multiple_of(3))
-        .flat_map(|i| [format!("p{i}"), format!("t{i}")])
-    {
+    for who in (0..n).filter(|i| !i.is_multiple_of(3)).flat_map(|i| [format!("p{i}"), format!("t{i}")]) {
         let img = s.resolve(&format!("app:{who}")).unwrap();
         assert_eq!(s.resolve(&format!("extra:{who}")).unwrap().id, img.id);
     }
@@ -211,8 +180,7 @@ fn big_archive(dir: &Path) -> std::path::PathBuf {
             h.set_uid(0);
             h.set_gid(0);
             h.set_size(data.len() as u64);
-            b.append_data(&mut h, format!("data/{f}"), &data[..])
-                .unwrap();
+            b.append_data(&mut h, format!("data/{f}"), &data[..]).unwrap();
         }
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
@@ -232,12 +200,7 @@ fn big_archive(dir: &Path) -> std::path::PathBuf {
         names.push(name);
     }
     let path = dir.join("big.tar");
-    src.save(
-        &names,
-        ArchiveFormat::DockerArchive,
-        fs::File::create(&path).unwrap(),
-    )
-    .unwrap();
+    src.save(&names, ArchiveFormat::DockerArchive, fs::File::create(&path).unwrap()).unwrap();
     path
 }
 
@@ -249,10 +212,7 @@ fn killed_loads_leave_a_consistent_store() {
     open_store(&root);
     let mut interrupted = 0;
     for round in 0..12u64 {
-        let mut c = spawn_worker(
-            "kill_worker",
-            &format!("{}|{}", root.display(), archive.display()),
-        );
+        let mut c = spawn_worker("kill_worker", &format!("{}|{}", root.display(), archive.display()));
         std::thread::sleep(Duration::from_millis(40 + round * 97 % 700));
         let pid = nix::unistd::Pid::from_raw(c.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
@@ -264,17 +224,10 @@ fn killed_loads_leave_a_consistent_store() {
         let s = open_store(&root);
         let imgs = check_consistent(&s);
         for img in &imgs {
-            assert!(
-                img.tags.iter().all(|t| t.contains("/big")),
-                "{:?}",
-                img.tags
-            );
+            assert!(img.tags.iter().all(|t| t.contains("/big")), "{:?}", img.tags);
         }
     }
-    assert!(
-        interrupted >= 6,
-        "only {interrupted} of 12 kills interrupted an operation"
-    );
+    assert!(interrupted >= 6, "only {interrupted} of 12 kills interrupted an operation");
     // And the store still works afterwards.
     let s = open_store(&root);
     assert_eq!(s.load(fs::File::open(&archive).unwrap()).unwrap().len(), 3);
@@ -302,8 +255,7 @@ fn loads_racing_removals_of_the_same_layers() {
     let mut archives = Vec::new();
     for n in &names {
         let mut a = Vec::new();
-        src.save(std::slice::from_ref(n), ArchiveFormat::OciArchive, &mut a)
-            .unwrap();
+        src.save(std::slice::from_ref(n), ArchiveFormat::OciArchive, &mut a).unwrap();
         archives.push(a);
     }
     let root = t.path().join("store");

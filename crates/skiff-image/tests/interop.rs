@@ -20,28 +20,13 @@ fn podman_with_image(name: &str, marker: &str) -> (Podman, String, Vec<String>) 
     let p = Podman::new();
     let tar = p.dir.path().join("rootfs.tar");
     fs::write(&tar, busybox_rootfs(marker)).unwrap();
-    run(p
-        .cmd()
-        .args(["import", "--change", "CMD [\"sh\"]"])
-        .arg(&tar)
-        .arg(name));
+    run(p.cmd().args(["import", "--change", "CMD [\"sh\"]"]).arg(&tar).arg(name));
     let id = p.inspect(name, "{{.Id}}");
     let layers = p.inspect(name, "{{range .RootFS.Layers}}{{.}} {{end}}");
-    (
-        p,
-        id,
-        layers.split_whitespace().map(str::to_string).collect(),
-    )
+    (p, id, layers.split_whitespace().map(str::to_string).collect())
 }
 
-fn check_loaded(
-    s: &Store,
-    imgs: &[skiff_image::Image],
-    id: &str,
-    diff_ids: &[String],
-    tag: &str,
-    marker: &str,
-) {
+fn check_loaded(s: &Store, imgs: &[skiff_image::Image], id: &str, diff_ids: &[String], tag: &str, marker: &str) {
     assert_eq!(imgs.len(), 1);
     let img = &imgs[0];
     assert_eq!(img.id, format!("sha256:{id}"));
@@ -50,14 +35,8 @@ fn check_loaded(
     assert_eq!(img.tags, vec![tag.to_string()]);
     assert_eq!(s.resolve(tag).unwrap().id, img.id);
     let dirs = s.layer_dirs(img).unwrap();
-    assert_eq!(
-        fs::read_to_string(dirs[0].join("etc/marker")).unwrap(),
-        marker
-    );
-    assert_eq!(
-        fs::read(dirs[0].join("bin/busybox")).unwrap(),
-        fs::read(BUSYBOX).unwrap()
-    );
+    assert_eq!(fs::read_to_string(dirs[0].join("etc/marker")).unwrap(), marker);
+    assert_eq!(fs::read(dirs[0].join("bin/busybox")).unwrap(), fs::read(BUSYBOX).unwrap());
 }
 
 #[test]
@@ -73,32 +52,19 @@ fn loads_what_podman_save_and_skopeo_copy_write() {
     let mut cases = vec![];
     for fmt in ["docker-archive", "oci-archive"] {
         let f = t.path().join(format!("podman-{fmt}.tar"));
-        run(p
-            .cmd()
-            .args(["save", "--format", fmt, "-o"])
-            .arg(&f)
-            .arg(&name));
+        run(p.cmd().args(["save", "--format", fmt, "-o"]).arg(&f).arg(&name));
         cases.push(f);
     }
     if have("skopeo") {
         for transport in ["docker-archive", "oci-archive"] {
             let f = t.path().join(format!("skopeo-{transport}.tar"));
-            run(p.skopeo().args([
-                "copy",
-                &p.storage_ref(&name),
-                &format!("{transport}:{}:{name}", f.display()),
-            ]));
+            run(p.skopeo().args(["copy", &p.storage_ref(&name), &format!("{transport}:{}:{name}", f.display())]));
             cases.push(f);
         }
     }
     for f in cases {
-        let s = open_store(&t.path().join(format!(
-            "store-{}",
-            f.file_stem().unwrap().to_string_lossy()
-        )));
-        let imgs = s
-            .load(fs::File::open(&f).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let s = open_store(&t.path().join(format!("store-{}", f.file_stem().unwrap().to_string_lossy())));
+        let imgs = s.load(fs::File::open(&f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         check_loaded(&s, &imgs, &id, &diff_ids, &name, &marker);
     }
 }
@@ -122,30 +88,15 @@ fn podman_loads_what_save_writes() {
             },
         )
         .unwrap();
-    for (fmt, label) in [
-        (ArchiveFormat::DockerArchive, "docker"),
-        (ArchiveFormat::OciArchive, "oci"),
-    ] {
+    for (fmt, label) in [(ArchiveFormat::DockerArchive, "docker"), (ArchiveFormat::OciArchive, "oci")] {
         let p = Podman::new();
         let f = t.path().join(format!("save-{label}.tar"));
-        s.save(
-            std::slice::from_ref(&name),
-            fmt,
-            fs::File::create(&f).unwrap(),
-        )
-        .unwrap();
+        s.save(std::slice::from_ref(&name), fmt, fs::File::create(&f).unwrap()).unwrap();
         let out = stdout(p.cmd().args(["load", "-i"]).arg(&f));
         assert!(out.contains(&name), "podman load ({label}) said: {out}");
-        assert_eq!(
-            format!("sha256:{}", p.inspect(&name, "{{.Id}}")),
-            img.id,
-            "{label}"
-        );
+        assert_eq!(format!("sha256:{}", p.inspect(&name, "{{.Id}}")), img.id, "{label}");
         let layers = p.inspect(&name, "{{range .RootFS.Layers}}{{.}} {{end}}");
-        assert_eq!(
-            layers.split_whitespace().collect::<Vec<_>>(),
-            vec![img.layers[0].diff_id.as_str()]
-        );
+        assert_eq!(layers.split_whitespace().collect::<Vec<_>>(), vec![img.layers[0].diff_id.as_str()]);
         let mnt = stdout(p.cmd().args(["image", "mount", &name]));
         let content = fs::read_to_string(Path::new(&mnt).join("etc/marker"));
         let _ = p.cmd().args(["image", "unmount", &name]).output();
@@ -155,11 +106,7 @@ fn podman_loads_what_save_writes() {
 
 #[test]
 fn docker_loads_what_save_writes() {
-    if !is_root()
-        || !have("dockerd")
-        || !Path::new("/usr/bin/docker").exists()
-        || !Path::new(BUSYBOX).exists()
-    {
+    if !is_root() || !have("dockerd") || !Path::new("/usr/bin/docker").exists() || !Path::new(BUSYBOX).exists() {
         eprintln!("skipped: needs root, dockerd, /usr/bin/docker, busybox-static");
         return;
     }
@@ -167,9 +114,7 @@ fn docker_loads_what_save_writes() {
     let s = open_store(&t.path().join("store"));
     let marker = unique("m");
     let name = format!("{}:v3", unique("skiffdk"));
-    let base = s
-        .import(&busybox_rootfs(&marker)[..], &ImportOptions::default())
-        .unwrap();
+    let base = s.import(&busybox_rootfs(&marker)[..], &ImportOptions::default()).unwrap();
     // Two layers: a commit on top of the import.
     let up = t.path().join("up");
     fs::create_dir_all(up.join("etc")).unwrap();
@@ -186,33 +131,14 @@ fn docker_loads_what_save_writes() {
         })
         .unwrap();
     let f = t.path().join("docker.tar");
-    s.save(
-        std::slice::from_ref(&name),
-        ArchiveFormat::DockerArchive,
-        fs::File::create(&f).unwrap(),
-    )
-    .unwrap();
+    s.save(std::slice::from_ref(&name), ArchiveFormat::DockerArchive, fs::File::create(&f).unwrap())
+        .unwrap();
 
     let d = Dockerd::start();
     let out = stdout(d.cmd().args(["load", "-i"]).arg(&f));
-    assert!(
-        out.contains(&format!("Loaded image: {name}")),
-        "docker load said: {out}"
-    );
-    assert_eq!(
-        stdout(
-            d.cmd()
-                .args(["image", "inspect", "--format", "{{.Id}}", &name])
-        ),
-        img.id
-    );
-    let layers = stdout(d.cmd().args([
-        "image",
-        "inspect",
-        "--format",
-        "{{range .RootFS.Layers}}{{.}} {{end}}",
-        &name,
-    ]));
+    assert!(out.contains(&format!("Loaded image: {name}")), "docker load said: {out}");
+    assert_eq!(stdout(d.cmd().args(["image", "inspect", "--format", "{{.Id}}", &name])), img.id);
+    let layers = stdout(d.cmd().args(["image", "inspect", "--format", "{{range .RootFS.Layers}}{{.}} {{end}}", &name]));
     let want: Vec<_> = img.layers.iter().map(|l| l.diff_id.as_str()).collect();
     assert_eq!(layers.split_whitespace().collect::<Vec<_>>(), want);
     // Content: docker's own save of it loads back here with both layers' files.
@@ -223,12 +149,6 @@ fn docker_loads_what_save_writes() {
     let imgs = s2.load(fs::File::open(&back).unwrap()).unwrap();
     assert_eq!(imgs[0].id, img.id);
     let dirs = s2.layer_dirs(&imgs[0]).unwrap();
-    assert_eq!(
-        fs::read_to_string(dirs[0].join("etc/marker")).unwrap(),
-        marker
-    );
-    assert_eq!(
-        fs::read_to_string(dirs[1].join("etc/second")).unwrap(),
-        "layer two"
-    );
+    assert_eq!(fs::read_to_string(dirs[0].join("etc/marker")).unwrap(), marker);
+    assert_eq!(fs::read_to_string(dirs[1].join("etc/second")).unwrap(), "layer two");
 }

@@ -23,21 +23,12 @@ pub fn have(tool: &str) -> bool {
 }
 
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}{}x{nanos}", std::process::id())
 }
 
 pub fn open_store(dir: &Path) -> Store {
-    Store::open(
-        dir,
-        StoreOptions {
-            rootless: !is_root(),
-        },
-    )
-    .unwrap()
+    Store::open(dir, StoreOptions { rootless: !is_root() }).unwrap()
 }
 
 pub const BUSYBOX: &str = "/bin/busybox";
@@ -71,15 +62,9 @@ pub fn busybox_rootfs(marker: &str) -> Vec<u8> {
         h.set_mode(0o777);
         h.set_mtime(1_700_000_000);
         h.set_size(0);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
-            .unwrap();
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
     }
-    file(
-        &mut b,
-        "etc/passwd",
-        b"root:x:0:0:root:/root:/bin/sh\n",
-        0o644,
-    );
+    file(&mut b, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644);
     file(&mut b, "etc/marker", marker.as_bytes(), 0o644);
     b.into_inner().unwrap()
 }
@@ -124,37 +109,17 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    pub fn mount(
-        lower_bottom_first: &[PathBuf],
-        upper_work: Option<(&Path, &Path)>,
-        target: &Path,
-    ) -> Overlay {
+    pub fn mount(lower_bottom_first: &[PathBuf], upper_work: Option<(&Path, &Path)>, target: &Path) -> Overlay {
         fs::create_dir_all(target).unwrap();
-        let lower: Vec<String> = lower_bottom_first
-            .iter()
-            .rev()
-            .map(|p| p.display().to_string())
-            .collect();
+        let lower: Vec<String> = lower_bottom_first.iter().rev().map(|p| p.display().to_string()).collect();
         let mut opts = format!("lowerdir={}", lower.join(":"));
         if let Some((u, w)) = upper_work {
-            opts.push_str(&format!(
-                ",upperdir={},workdir={}",
-                u.display(),
-                w.display()
-            ));
+            opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
         }
         opts.push_str(",redirect_dir=off,metacopy=off,index=off");
-        nix::mount::mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .unwrap_or_else(|e| panic!("mount overlay {opts}: {e}"));
-        Overlay {
-            target: target.to_path_buf(),
-        }
+        nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(opts.as_str()))
+            .unwrap_or_else(|e| panic!("mount overlay {opts}: {e}"));
+        Overlay { target: target.to_path_buf() }
     }
 }
 
@@ -171,10 +136,7 @@ pub struct Podman {
 
 impl Podman {
     pub fn new() -> Podman {
-        let dir = tempfile::Builder::new()
-            .prefix("skiff-podman")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("skiff-podman").tempdir().unwrap();
         let d = dir.path();
         fs::write(
             d.join("storage.conf"),
@@ -211,10 +173,7 @@ impl Podman {
     /// The `containers-storage:` transport spec for skopeo.
     pub fn storage_ref(&self, image: &str) -> String {
         let d = self.dir.path();
-        format!(
-            "containers-storage:[overlay@{0}/graph+{0}/run]{image}",
-            d.display()
-        )
+        format!("containers-storage:[overlay@{0}/graph+{0}/run]{image}", d.display())
     }
 
     pub fn skopeo(&self) -> Command {
@@ -224,10 +183,7 @@ impl Podman {
     }
 
     pub fn inspect(&self, image: &str, format: &str) -> String {
-        stdout(
-            self.cmd()
-                .args(["image", "inspect", "--format", format, image]),
-        )
+        stdout(self.cmd().args(["image", "inspect", "--format", format, image]))
     }
 }
 
@@ -248,9 +204,7 @@ pub struct Dockerd {
 }
 
 fn list_dir(p: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> = fs::read_dir(p).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     v.sort();
     v
 }
@@ -258,18 +212,11 @@ fn list_dir(p: &Path) -> Vec<PathBuf> {
 impl Dockerd {
     pub fn start() -> Dockerd {
         // Short paths: the socket path must fit in sun_path.
-        let dir = tempfile::Builder::new()
-            .prefix("skd")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("skd").tempdir_in("/tmp").unwrap();
         let d = dir.path();
         let etc_before = list_dir(Path::new("/etc/docker"));
         let run_docker_existed = Path::new("/run/docker").exists();
-        fs::write(
-            d.join("daemon.json"),
-            format!("{{\"deprecated-key-path\": \"{}/key.json\"}}", d.display()),
-        )
-        .unwrap();
+        fs::write(d.join("daemon.json"), format!("{{\"deprecated-key-path\": \"{}/key.json\"}}", d.display())).unwrap();
         let log = fs::File::create(d.join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")
             .arg("--config-file")
@@ -282,12 +229,7 @@ impl Dockerd {
             .arg(d.join("docker.pid"))
             .arg("-H")
             .arg(format!("unix://{}/docker.sock", d.display()))
-            .args([
-                "--iptables=false",
-                "--ip6tables=false",
-                "--bridge=none",
-                "--ip-masq=false",
-            ])
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-masq=false"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -300,18 +242,12 @@ impl Dockerd {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if me
-                .cmd()
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-            {
+            if me.cmd().arg("version").output().is_ok_and(|o| o.status.success()) {
                 break;
             }
             if let Some(c) = me.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
-                    let log =
-                        fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default();
+                    let log = fs::read_to_string(me.dir.path().join("dockerd.log")).unwrap_or_default();
                     panic!("dockerd exited with {st}: {log}");
                 }
             }
@@ -323,11 +259,8 @@ impl Dockerd {
 
     pub fn cmd(&self) -> Command {
         let mut c = Command::new("/usr/bin/docker");
-        c.env(
-            "DOCKER_HOST",
-            format!("unix://{}/docker.sock", self.dir.path().display()),
-        )
-        .env("DOCKER_CONFIG", self.dir.path().join("cli"));
+        c.env("DOCKER_HOST", format!("unix://{}/docker.sock", self.dir.path().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("cli"));
         c
     }
 }
