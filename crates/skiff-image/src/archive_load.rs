@@ -229,6 +229,7 @@ impl Store {
                 }
             };
             let rec = ImageRecord {
+                repo_digests: Vec::new(),
                 id: f.config.digest.clone(),
                 manifest_digest,
                 manifest_media_type,

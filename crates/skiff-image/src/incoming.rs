@@ -331,9 +331,12 @@ impl Incoming<'_> {
     }
 
     /// Adds the image: its config (staged or present), manifest and layers (each staged here or
-    /// already in the store), tagged `tags` (full references).
-    pub fn finish(self, config_digest: &str, manifest_digest: &str, manifest_media_type: &str, layers: Vec<Layer>, tags: &[String]) -> Result<Image> {
+    /// already in the store), tagged `tags` (full references) and known by `repo_digests`
+    /// (`name@sha256:...`).
+    pub fn finish(self, config_digest: &str, manifest: (&str, &str), layers: Vec<Layer>, tags: &[String], repo_digests: &[String]) -> Result<Image> {
+        let (manifest_digest, manifest_media_type) = manifest;
         let rec = ImageRecord {
+            repo_digests: repo_digests.to_vec(),
             id: config_digest.to_string(),
             manifest_digest: manifest_digest.to_string(),
             manifest_media_type: manifest_media_type.to_string(),

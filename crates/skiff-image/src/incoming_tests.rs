@@ -93,10 +93,10 @@ fn a_layer_streams_in_and_the_image_is_added() {
     let img = inc
         .finish(
             &cfg_digest,
-            &sha256_of(man),
-            crate::manifest::OCI_MANIFEST,
+            (&sha256_of(man), crate::manifest::OCI_MANIFEST),
             vec![layer],
             &["localhost:5000/a:b".into()],
+            &[format!("localhost:5000/a@{}", sha256_of(b"index"))],
         )
         .unwrap();
     let dirs = s.layer_dirs(&img).unwrap();
@@ -104,6 +104,9 @@ fn a_layer_streams_in_and_the_image_is_added() {
     assert!(s.has_blob(&d.digest) && s.has_layer(&d.diff_id));
     assert!(!partial_file(&s, &d).exists(), "download file left");
     assert_eq!(s.resolve("localhost:5000/a:b").unwrap().id, cfg_digest);
+    let by_index = format!("localhost:5000/a@{}", sha256_of(b"index"));
+    assert_eq!(s.resolve(&by_index).unwrap().id, cfg_digest, "found by the digest it was pulled by");
+    assert!(s.resolve(&by_index).unwrap().digests.contains(&by_index));
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub struct ImageRecord {
     pub layers: Vec<Layer>,
     /// Unpacked bytes of all layers.
     pub size: u64,
+    /// `name@sha256:...` it was pulled by (the digest may be an index's), besides the
+    /// `name@manifest_digest` of each tagged repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 impl ImageRecord {

@@ -77,6 +77,7 @@ pub fn add_own_image(store: &Store, work: &WorkDir, config: &ImageConfiguration,
     let manifest = oci_manifest(&cfg.digest, cfg.size, &layers)?;
     let man = blobs::stage_bytes(work, &manifest)?;
     let rec = ImageRecord {
+        repo_digests: Vec::new(),
         id: cfg.digest.clone(),
         manifest_digest: man.digest.clone(),
         manifest_media_type: OCI_MANIFEST.to_string(),

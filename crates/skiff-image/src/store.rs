@@ -160,9 +160,11 @@ impl Store {
         if let Ok(r) = Reference::parse(name) {
             if let Some(d) = &r.digest {
                 let repo = r.name();
-                let found = index::read_records(&self.root)?
-                    .into_values()
-                    .find(|rec| &rec.manifest_digest == d && tags.tags_of(&rec.id).iter().any(|t| Reference::parse(t).is_ok_and(|tr| tr.name() == repo)));
+                let exact = format!("{repo}@{d}");
+                let found = index::read_records(&self.root)?.into_values().find(|rec| {
+                    rec.repo_digests.contains(&exact)
+                        || &rec.manifest_digest == d && tags.tags_of(&rec.id).iter().any(|t| Reference::parse(t).is_ok_and(|tr| tr.name() == repo))
+                });
                 return found.map(|rec| (rec, Some(r.to_string()))).ok_or_else(not_found);
             }
             let full = r.with_default_tag().to_string();
@@ -201,6 +203,7 @@ impl Store {
                 digests.insert(format!("{}@{}", r.name(), rec.manifest_digest));
             }
         }
+        digests.extend(rec.repo_digests.iter().cloned());
         Ok(Image {
             id: rec.id.clone(),
             tags: tag_list,
@@ -256,7 +259,21 @@ impl Store {
         let staged_blobs: HashSet<&str> = staging.blobs.iter().map(|b| b.digest.as_str()).collect();
         let staged_layers: HashSet<&str> = staging.layers.iter().map(|l| l.meta.diff_id.as_str()).collect();
         let existing = index::read_record(&self.root, &rec.id)?;
-        let rec = existing.unwrap_or(rec);
+        let rec = match existing {
+            Some(mut old) => {
+                let before = old.repo_digests.len();
+                for d in &rec.repo_digests {
+                    if !old.repo_digests.contains(d) {
+                        old.repo_digests.push(d.clone());
+                    }
+                }
+                if old.repo_digests.len() != before {
+                    index::write_record(&self.root, work, &old)?;
+                }
+                old
+            }
+            None => rec,
+        };
         for b in rec.blobs() {
             if !staged_blobs.contains(b) && !blobs::exists(&self.root, b) {
                 return Err(Error::Vanished(format!("blob {b}")));
