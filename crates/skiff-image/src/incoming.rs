@@ -166,6 +166,32 @@ impl Store {
         layers::read_meta(self.root(), diff_id).map_or(0, |m| m.size)
     }
 
+    /// The file of a stored blob (for streaming it out, e.g. to a registry).
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        let p = blobs::path(self.root(), digest)?;
+        fs::metadata(&p).ctx("finding blob", &p)?;
+        Ok(p)
+    }
+
+    /// A stored blob, read whole and checked against its digest.
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        blobs::read(self.root(), digest)
+    }
+
+    /// Records that the image `id` is known as `name@sha256:...` (after a push).
+    pub fn add_repo_digest(&self, id: &str, repo_digest: &str) -> Result<()> {
+        let work = self.work()?;
+        let _lock = self.lock(true)?;
+        let Some(mut rec) = crate::index::read_record(self.root(), id)? else {
+            return Err(Error::ImageNotFound(id.to_string()));
+        };
+        if !rec.repo_digests.iter().any(|d| d == repo_digest) {
+            rec.repo_digests.push(repo_digest.to_string());
+            crate::index::write_record(self.root(), &work, &rec)?;
+        }
+        Ok(())
+    }
+
     fn incoming_dir(&self) -> PathBuf {
         self.root().join("incoming")
     }

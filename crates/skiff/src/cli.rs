@@ -91,6 +91,14 @@ pub enum Cmd {
     Tag { source: String, target: String },
     /// Load images from a tar archive (docker-archive or oci-archive)
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
     /// Save images to a tar archive
@@ -148,6 +156,10 @@ pub enum ImageCmd {
     Save(SaveArgs),
     /// Load images from a tar archive
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Import a root filesystem tarball as an image
     Import(ImportArgs),
 }
@@ -609,4 +621,83 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub format: Option<String>,
     pub image: String,
+}
+
+/// How to reach a registry (podman's flags).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Require HTTPS and verify certificates (--tls-verify=false also allows plain HTTP)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// A directory of CA certificates (*.crt) for the registry
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<std::path::PathBuf>,
+    /// The credentials file (default ~/.config/skiff/auth.json; ~/.docker/config.json is read too)
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Use USERNAME[:PASSWORD] for accessing the registry
+    #[arg(long, value_name = "USERNAME:PASSWORD")]
+    pub creds: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// NAME[:TAG|@DIGEST]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Manifest format: oci or v2s2 (default: the image's own)
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Use USERNAME[:PASSWORD] for accessing the registry
+    #[arg(long, value_name = "USERNAME:PASSWORD")]
+    pub creds: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// NAME[:TAG]
+    pub image: String,
+    /// Push to this reference instead (podman's DESTINATION)
+    pub destination: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The registry (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The credentials file
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<std::path::PathBuf>,
+    /// The registry (default: Docker Hub)
+    pub server: Option<String>,
 }

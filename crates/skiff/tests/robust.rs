@@ -108,7 +108,11 @@ fn thirty_concurrent_runs_one_name_collision() {
 fn rm_all(s: &Store) {
     for id in s.ids() {
         let o = s.run(&["rm", "-f", &id]);
-        assert!(o.status.success() || text(&o.stderr).contains("No such container"), "rm -f {id}: {}", text(&o.stderr));
+        assert!(
+            o.status.success() || text(&o.stderr).contains("No such container"),
+            "rm -f {id}: {}",
+            text(&o.stderr)
+        );
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod containers;
 pub mod images;
+mod progress;
+pub mod registry;
 mod run;
 mod system;
 mod volumes;
@@ -32,6 +34,12 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    // Credentials are the user's, not the store's: no engine (nor rootless namespace) needed.
+    match cli.cmd {
+        Cmd::Login(a) => return registry::login(a),
+        Cmd::Logout(a) => return registry::logout(a),
+        _ => {}
+    }
     let e = engine(&cli)?;
     match cli.cmd {
         Cmd::Run(a) => run::run(&e, a),
@@ -79,6 +87,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Load(a) | Cmd::Image { cmd: ImageCmd::Load(a) } => images::load(&e, a),
+        Cmd::Pull(a) | Cmd::Image { cmd: ImageCmd::Pull(a) } => registry::pull(&e, a),
+        Cmd::Push(a) | Cmd::Image { cmd: ImageCmd::Push(a) } => registry::push(&e, a),
+        Cmd::Login(_) | Cmd::Logout(_) => unreachable!("handled before the engine opens"),
         Cmd::Import(a) | Cmd::Image { cmd: ImageCmd::Import(a) } => images::import(&e, a),
         Cmd::Save(a) | Cmd::Image { cmd: ImageCmd::Save(a) } => images::save(&e, a),
         Cmd::History(a) | Cmd::Image { cmd: ImageCmd::History(a) } => images::history(&e, a),

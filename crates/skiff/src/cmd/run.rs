@@ -65,13 +65,21 @@ fn create_rec(e: &Engine, a: &RunArgs) -> Result<skiff_engine::ContainerRecord> 
     if a.tty && !a.detach && !is_tty(0) && a.interactive {
         return Err(Error::Invalid("the input device is not a TTY".into()).into());
     }
-    let rec = e.create(&req).map_err(|err| match err {
-        Error::Image(ie) if ie.to_string().starts_with("No such image") => Error::Invalid(format!(
-            "Unable to find image '{}' locally: {ie} (skiff pull is not available yet; use skiff load or skiff import)",
-            req.image
-        )),
-        other => other,
-    })?;
+    let policy = a.pull.as_deref().unwrap_or("missing");
+    if policy == "always" {
+        pull_for_run(e, &req.image)?;
+    }
+    let rec = match e.create(&req) {
+        Err(Error::Image(ie)) if ie.to_string().starts_with("No such image") && policy == "missing" && super::registry::pullable(&req.image) => {
+            eprintln!("Unable to find image '{}' locally", display_name(&req.image));
+            pull_for_run(e, &req.image)?;
+            e.create(&req)?
+        }
+        Err(Error::Image(ie)) if ie.to_string().starts_with("No such image") => {
+            return Err(Error::Invalid(format!("Unable to find image '{}' locally: {ie}", req.image)).into());
+        }
+        r => r?,
+    };
     if e.rootless && req.resources.any() {
         eprintln!("WARNING: resource limits are ignored: a rootless container has no cgroup of its own here (no delegated cgroup subtree)");
     }
@@ -79,6 +87,20 @@ fn create_rec(e: &Engine, a: &RunArgs) -> Result<skiff_engine::ContainerRecord> 
         std::fs::write(f, &rec.id).map_err(|x| Error::Invalid(format!("write cidfile {f}: {x}")))?;
     }
     Ok(rec)
+}
+
+/// `busybox` -> `busybox:latest`, as Docker names what it is about to pull.
+fn display_name(image: &str) -> String {
+    skiff_image::reference::Reference::parse(image)
+        .map(|r| r.with_default_tag().familiar())
+        .unwrap_or_else(|_| image.to_string())
+}
+
+/// Pulls the image of a `run`/`create`, with progress on stderr (stdout is the container's).
+fn pull_for_run(e: &Engine, image: &str) -> Result<()> {
+    let opts = skiff_registry::PullOptions::default();
+    super::registry::pull_image(e, image, &opts, false, super::progress::Out::Stderr).map_err(|x| crate::Failure { code: 125, msg: x.to_string() })?;
+    Ok(())
 }
 
 fn is_tty(fd: i32) -> bool {
