@@ -112,7 +112,7 @@ impl Read for BlobReader<'_> {
                     self.skip -= drop_n as u64;
                     self.buf = chunk.split_off(drop_n);
                 }
-                Some(Err(e)) => self.resume(e.to_string())?,
+                Some(Err(e)) => self.resume(crate::connect::chain_text(&e))?,
                 None if self.pos < self.size && !self.short_end => {
                     // A clean end short of the size: a proxy cut it, or the blob is short
                     // (then the range request fails and the store reports the size).

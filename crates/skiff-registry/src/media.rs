@@ -23,7 +23,7 @@ pub const ACCEPT: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_L
 /// A fetched manifest, by kind.
 pub enum Manifest {
     Image(Box<ImageManifest>, String),
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 /// The media type of a manifest body: its `mediaType`, else guessed from its fields (OCI
@@ -46,7 +46,7 @@ pub fn kind_of(body: &[u8], what: &str) -> Result<String> {
 pub fn parse(body: &[u8], what: &str) -> Result<Manifest> {
     let mt = kind_of(body, what)?;
     match mt.as_str() {
-        OCI_INDEX | DOCKER_LIST => Ok(Manifest::Index(serde_json::from_slice(body).map_err(|e| Error::bad(what, e))?)),
+        OCI_INDEX | DOCKER_LIST => Ok(Manifest::Index(Box::new(serde_json::from_slice(body).map_err(|e| Error::bad(what, e))?))),
         OCI_MANIFEST | DOCKER_MANIFEST => Ok(Manifest::Image(Box::new(serde_json::from_slice(body).map_err(|e| Error::bad(what, e))?), mt)),
         other => Err(Error::bad(what, format!("unsupported manifest media type {other}"))),
     }

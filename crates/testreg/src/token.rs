@@ -40,6 +40,10 @@ pub struct TokenConfig {
     /// A wrong password gets 401 (true) or is treated as anonymous (false).
     pub refuse_wrong_password: bool,
     pub key_ref: KeyRef,
+    /// The first this many tokens issued are already expired (`exp` 300 s in the past) while
+    /// `expires_in` still says they are good: a client must take the registry's 401 as a cue
+    /// to fetch a new one.
+    pub expired_first: usize,
 }
 
 impl Default for TokenConfig {
@@ -52,6 +56,7 @@ impl Default for TokenConfig {
             expires_in_secs: 300,
             refuse_wrong_password: true,
             key_ref: KeyRef::Kid,
+            expired_first: 0,
         }
     }
 }
@@ -247,8 +252,10 @@ fn handle(conn: TcpStream, state: &Mutex<State>, key: &SigningKey) -> std::io::R
     } else {
         200
     };
+    let issued_before;
     {
         let mut st = state.lock().expect("token state");
+        issued_before = st.issued;
         st.requests.push(TokenRequest {
             method,
             user: user.clone(),
@@ -281,7 +288,12 @@ fn handle(conn: TcpStream, state: &Mutex<State>, key: &SigningKey) -> std::io::R
                     json!({"type": t, "name": n, "actions": a})
                 })
                 .collect();
-            let token = jwt(key, config.key_ref, user.as_deref().unwrap_or(""), &service, config.jwt_lifetime_secs, access);
+            let lifetime = if issued_before < config.expired_first {
+                -300
+            } else {
+                config.jwt_lifetime_secs
+            };
+            let token = jwt(key, config.key_ref, user.as_deref().unwrap_or(""), &service, lifetime, access);
             let body = json!({"token": token, "access_token": token, "expires_in": config.expires_in_secs, "issued_at": rfc3339(now_secs())});
             respond(&mut w, 200, "OK", &[("Content-Type", "application/json")], body.to_string().as_bytes())
         }

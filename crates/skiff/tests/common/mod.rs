@@ -65,6 +65,12 @@ impl Store {
         let mut c = Command::new(skiff_bin());
         c.arg("--root").arg(self.root.path()).args(args);
         c.stdin(Stdio::null());
+        // Credentials files are per user: the store dir stands in for the home of a test.
+        let home = self.root.path().join("home");
+        c.env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env_remove("REGISTRY_AUTH_FILE");
         c
     }
 
