@@ -259,7 +259,7 @@ impl Incoming<'_> {
         let file: &File = &partial.file;
         let file: &File = file;
         let mut src = Source {
-            prefix: BufReader::with_capacity(256 * 1024, file),
+            prefix: BufReader::with_capacity(64 * 1024, file),
             prefix_left: partial.len,
             rest,
             file,
@@ -269,7 +269,7 @@ impl Incoming<'_> {
             failure: None,
         };
         let unpacked = {
-            let decoded = compress::decompress(BufReader::with_capacity(256 * 1024, &mut src));
+            let decoded = compress::decompress(BufReader::with_capacity(64 * 1024, &mut src));
             match decoded {
                 Ok(r) => layers::stage(&self.work, &label, r, Some(&desc.diff_id), self.store.unpack_options()),
                 Err(e) => Err(Error::LayerRead {

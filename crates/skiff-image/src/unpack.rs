@@ -84,7 +84,7 @@ pub fn unpack<R: Read>(layer: &str, reader: R, dest: &Path, opts: UnpackOptions)
         opts,
         dirs: HashMap::new(),
         deferred: BTreeMap::new(),
-        buf: vec![0; 256 * 1024],
+        buf: vec![0; 64 * 1024],
         stats: UnpackStats::default(),
     };
     let mut archive = tar::Archive::new(reader);

@@ -76,6 +76,34 @@ fn pull_from_a_plain_registry_then_again_and_by_digest() {
 }
 
 #[test]
+fn zstd_and_uncompressed_layers_stream_in_too() {
+    use testreg::{write_image, Compression, Entry, Layer};
+    let reg = Registry::start(RegistryOpts::default());
+    let layout = tempfile::tempdir().unwrap();
+    let layers = [
+        Layer {
+            entries: vec![Entry::file("z.txt", "zstd layer\n")],
+            compression: Compression::Zstd,
+        },
+        Layer {
+            entries: vec![
+                Entry::file("plain.txt", "plain layer\n"),
+                Entry::file("big", testreg::pseudo_random(3, 300_000)),
+            ],
+            compression: Compression::None,
+        },
+    ];
+    let img = write_image(layout.path(), "z", &layers);
+    push_image(&reg, layout.path(), "lib/zstd:z");
+    let s = Store::empty();
+    let name = format!("{}/lib/zstd:z", reg.host());
+    s.ok(&["pull", "-q", NOVERIFY, &name]);
+    assert_eq!(fs::read_to_string(layer_dir(&s, &name, 0).join("z.txt")).unwrap(), "zstd layer\n");
+    assert_eq!(fs::read(layer_dir(&s, &name, 1).join("big")).unwrap(), testreg::pseudo_random(3, 300_000));
+    assert_eq!(s.inspect(&name, "{{.Id}}"), img.config.digest);
+}
+
+#[test]
 fn an_index_is_resolved_to_the_requested_platform() {
     let reg = Registry::start(RegistryOpts::default());
     let layout = tempfile::tempdir().unwrap();
@@ -213,6 +241,13 @@ fn push_is_read_by_skopeo_podman_and_skiff_and_nothing_is_sent_twice() {
     let m: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
     assert_eq!(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
     assert_eq!(m["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
+    let s3 = Store::empty();
+    s3.ok(&["pull", "-q", NOVERIFY, &v2]);
+    assert_eq!(
+        s3.ok(&["run", "--rm", &v2, "cat", "/marker"]),
+        "pushed-by-skiff\n",
+        "a v2s2 manifest pulls and runs"
+    );
     let err = s.fails(&["push", NOVERIFY, "--format", "v3", "mine:v1", &v2], 1);
     assert!(err.contains("unknown manifest format"), "{err}");
     let err = s.fails(&["push", NOVERIFY, "nothere:v1", &v2], 1);

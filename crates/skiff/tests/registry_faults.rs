@@ -89,7 +89,12 @@ fn corrupt_short_and_long_blobs_are_refused_naming_the_layer() {
             assert!(partials(&s).is_empty(), "{what}: a wrong download is kept: {:?}", partials(&s));
         }
     }
-    // A truncation that always happens at the same byte: the pull gives up, keeping what came.
+    // A truncation at every response: the pull gives up, keeping what came, which
+    // `image prune` lets go.
+    assert_eq!(partials(&s), vec![60_000], "six responses of 10 000 bytes");
+    let out = s.ok(&["image", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: 60kB"), "{out}");
+    assert!(partials(&s).is_empty());
     proxy.set_faults(Faults::default());
     let out = s.ok(&["pull", NOVERIFY, &name]);
     assert!(out.contains("Downloaded newer image"), "{out}");
@@ -232,4 +237,39 @@ fn a_layer_with_dotdot_entries_is_refused_whole() {
     nothing_left(&s);
     assert!(partials(&s).is_empty());
     let _ = text(b"");
+}
+
+#[test]
+fn a_terminal_gets_a_bar_per_layer_and_a_pipe_gets_lines() {
+    let (_reg, proxy, _l, big) = setup(RegistryOpts::default());
+    proxy.set_faults(Faults {
+        only_digest: Some(big.clone()),
+        throttle_bytes_per_sec: Some(40_000),
+        ..Default::default()
+    });
+    let name = format!("{}/lib/sample:v1", proxy.host());
+    let s = Store::empty();
+    // script(1) gives the pull a pseudo-terminal; its output is what a user would see.
+    let line = format!("{} --root {} pull {NOVERIFY} {name}", common::skiff_bin(), s.path().display());
+    let o = std::process::Command::new("script")
+        .args(["-qfec", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("HOME", s.path().join("home"))
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let id = &big[7..19];
+    assert!(out.contains(&format!("{id}: Pull complete")), "{out}");
+    assert!(
+        out.contains("Downloading") && out.contains("KiB/s") && out.contains("eta"),
+        "no live bar with speed and ETA: {out}"
+    );
+    assert!(out.contains("\x1b["), "the bars are redrawn in place: {out}");
+    // Cached layers say so; a pipe gets Docker's plain lines, no bars.
+    let again = s.ok(&["pull", NOVERIFY, &name]);
+    assert!(
+        again.contains(&format!("{id}: Already exists")) && !again.contains("eta") && !again.contains('\x1b'),
+        "{again}"
+    );
 }

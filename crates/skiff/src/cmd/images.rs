@@ -118,7 +118,9 @@ pub fn prune(e: &Engine, a: ImagePruneArgs) -> Result<i32> {
         removed.iter().for_each(|l| println!("{}", lower_first(&l.to_string())));
         println!();
     }
-    println!("Total reclaimed space: 0B");
+    // Downloads an interrupted pull left for resuming are let go as well.
+    let partial = e.images.prune_partials().map_err(|x| fail(x.to_string()))?;
+    println!("Total reclaimed space: {}", units::human_size(partial));
     Ok(0)
 }
 
