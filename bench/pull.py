@@ -533,11 +533,11 @@ network_config_dir = "{d}/net"
         run(self.argv() + ["image", "exists", ref], env=self.env, timeout=60)
         self.marker_in(f"{self.dir}/graph/overlay/*/diff/{MARKER}")
 
-    def clear(self):
+    def clear(self, trash=None):
         if self.dir:
             # Its overlay driver bind-mounts graph/overlay on itself (in our private namespace).
             reap_naming(self.dir, wait=5.0)
-        super().clear()
+        super().clear(trash)
 
 
 class Docker(Contender):
@@ -622,10 +622,10 @@ class Docker(Contender):
         if left:
             log(f"   (docker: killed leftover processes naming {self.dir}: {left})")
 
-    def clear(self):
+    def clear(self, trash=None):
         if self.dir:
             self.stop()
-        super().clear()
+        super().clear(trash)
 
 
 # -------------------------------------------------------------------------------- reporting

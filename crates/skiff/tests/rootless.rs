@@ -1,6 +1,6 @@
 //! Rootless: a throwaway non-root user with an /etc/subuid range runs skiff with its store in
 //! its home: images, run, -d/exec/logs/stop/rm, users mapped into the range, volumes,
-//! --network none|host, commit. Everything happens inside the user's pause namespaces; the
+//! --network none|host, commit, push and pull. Everything happens inside the user's pause namespaces; the
 //! host keeps no mount, and the user, its files and /etc/sub[ug]id are restored afterwards.
 
 mod common;
@@ -174,6 +174,17 @@ fn a_non_root_user_runs_containers() {
     assert!(!mounts.contains(u.home.path().to_str().unwrap()), "rootless mounts leaked to the host");
     u.ok(&["rm", "bg", "w1"]);
     assert_eq!(u.ok(&["ps", "-aq"]), "");
+    // push and pull run inside the user's namespaces too; the pulled layer is unpacked rootless.
+    let reg = testreg::Registry::start(testreg::RegistryOpts::default());
+    let dest = format!("{}/rl/mine:1", reg.host());
+    u.ok(&["push", "-q", "--tls-verify=false", "mine", &dest]);
+    u.ok(&["rmi", "mine"]);
+    let pulled = u.ok(&["pull", "--tls-verify=false", &dest]);
+    assert_eq!(pulled.matches("Pull complete").count(), 2, "{pulled}");
+    assert_eq!(
+        u.ok(&["run", "--rm", &dest, "sh", "-c", "cat /etc/c; stat -c %u /bin/busybox"]),
+        "committed\n0\n"
+    );
     // A layer with a device node: refused in a rootless store, naming the entry; nothing added.
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
