@@ -1,0 +1,18 @@
+//! skiff-net: container networks for the skiff engine (issue 12), without a daemon.
+//!
+//! - [`config`]: network definitions (`<root>/networks/<name>.json`), validation (CIDRs, overlap
+//!   with host routes and other networks), the default `bridge` network;
+//! - [`ipam`]: addresses handed out per network, persisted and locked, freed on removal,
+//!   recovered after a crash;
+//! - [`netlink`]: bridges, veth pairs, addresses, routes, links up, over a synchronous netlink
+//!   socket (no async runtime on the container start path, no `ip` command);
+//! - [`nft`]: our own nftables table: masquerade for a network's outbound traffic, DNAT for
+//!   published ports, per container rules added and removed.
+
+mod error;
+pub mod config;
+pub mod ipam;
+pub mod netlink;
+pub mod nft;
+
+pub use error::{Error, Result};
