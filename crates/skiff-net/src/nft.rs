@@ -1,1 +1,234 @@
-//! (being written)
+//! Our own nftables table, `inet skiff` (no iptables): masquerade for networks, forward verdicts
+//! (`--internal` networks cut off), DNAT for published ports, added and removed per container.
+//!
+//! ```text
+//! table inet skiff
+//!   prerouting  nat/dstnat:   fib daddr type local jump ports
+//!   output      nat/-100:     fib daddr type local jump ports      (the host itself, 127.0.0.1)
+//!   ports       per container: meta nfproto ipv4 [ip daddr H] tcp dport P dnat ip to C:CP
+//!                              comment "skiff:<container id>"
+//!   postrouting nat/srcnat:   ip saddr 127.0.0.0/8 oifname != "lo" ct status dnat masquerade
+//!                             jump masq
+//!   masq        per network:  ip saddr S oifname != "BR" masquerade  (not for --internal)
+//!                             oifname "BR" ip saddr S ct status dnat masquerade  (hairpin)
+//!   forward     filter:       jump isolate; ct state established,related accept
+//!   isolate     per network:  iifname "BR" accept; oifname "BR" accept
+//!                             (--internal: iifname "BR" oifname != "BR" drop, and back)
+//! ```
+//!
+//! Localhost to a container: the `output` chain DNATs 127.0.0.1:P to the container; a packet
+//! with a loopback source may only leave through the bridge if the bridge has
+//! `net.ipv4.conf.BR.route_localnet=1` (set by [`Nft::add_network`]), and the `postrouting`
+//! masquerade rewrites the 127.0.0.1 source to the bridge's address so that the container's reply
+//! comes back. IPv6 `::1` has no such switch: `[::1]:P` does not reach a container.
+//!
+//! Every change is one `nft -f -` call: one atomic netlink transaction.
+
+mod exec;
+mod rules;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use crate::{Error, Result};
+
+/// Our table, family and name.
+pub const TABLE: &str = "inet skiff";
+
+/// A published port's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// `tcp` or `udp`, as Docker and nft write them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// One `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]` mapping, resolved to the container's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Published {
+    /// `None` (or an unspecified address): every local address of the host.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_ip: IpAddr,
+    pub container_port: u16,
+    pub proto: Proto,
+}
+
+/// The handle on our ruleset: where `nft` is.
+#[derive(Debug, Clone)]
+pub struct Nft {
+    program: PathBuf,
+}
+
+impl Default for Nft {
+    fn default() -> Self {
+        Nft::new()
+    }
+}
+
+impl Nft {
+    /// `nft` from `$SKIFF_NFT`, `/usr/sbin/nft` or `$PATH`.
+    pub fn new() -> Nft {
+        Nft { program: exec::find_nft() }
+    }
+
+    /// A given `nft` binary.
+    pub fn with_program(program: impl Into<PathBuf>) -> Nft {
+        Nft { program: program.into() }
+    }
+
+    /// The `nft` binary used.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// Creates the table and its base chains if missing and (re)writes their fixed rules. One
+    /// transaction: idempotent, and safe against concurrent callers (see [`rules::base`]).
+    pub fn ensure_base(&self) -> Result<()> {
+        exec::apply(&self.program, &rules::base())
+    }
+
+    /// Adds (or replaces) a network's rules, its bridge's `route_localnet`, in one transaction.
+    /// The bridge must exist. `internal`: its containers reach only each other.
+    pub fn add_network(&self, bridge: &str, subnets: &[IpNet], internal: bool) -> Result<()> {
+        rules::check_name("bridge name", bridge, 15)?;
+        set_route_localnet(bridge)?;
+        let mut script = rules::base();
+        script.push_str(&self.delete_tagged(&[rules::NET_TAG, bridge].concat(), &["masq", "isolate"])?);
+        script.push_str(&rules::network(bridge, subnets, internal));
+        exec::apply(&self.program, &script)
+    }
+
+    /// Removes a network's rules (none: nothing to do).
+    pub fn remove_network(&self, bridge: &str) -> Result<()> {
+        rules::check_name("bridge name", bridge, 15)?;
+        let script = self.delete_tagged(&[rules::NET_TAG, bridge].concat(), &["masq", "isolate"])?;
+        if script.is_empty() {
+            return Ok(());
+        }
+        exec::apply(&self.program, &script)
+    }
+
+    /// Adds a container's DNAT rules, all or none, tagged with its id. The base chains are
+    /// (re)made in the same transaction, so this works on a fresh host too.
+    pub fn publish(&self, container_id: &str, ports: &[Published]) -> Result<()> {
+        rules::check_name("container id", container_id, 100)?;
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let mut script = rules::base();
+        for p in ports {
+            script.push_str(&rules::port(container_id, p)?);
+        }
+        exec::apply(&self.program, &script)
+    }
+
+    /// Removes exactly the container's DNAT rules (by handle, found by their comment).
+    pub fn unpublish(&self, container_id: &str) -> Result<()> {
+        rules::check_name("container id", container_id, 100)?;
+        let script = self.delete_tagged(&[rules::PORT_TAG, container_id].concat(), &["ports"])?;
+        if script.is_empty() {
+            return Ok(());
+        }
+        exec::apply(&self.program, &script)
+    }
+
+    /// Every published port in the ruleset, with its container's id (for `skiff port` and to
+    /// find what a crashed container left).
+    pub fn list_published(&self) -> Result<Vec<(String, Published)>> {
+        let Some(items) = exec::list(&self.program, &["chain", "inet", "skiff", "ports"])? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in exec::rules(items) {
+            let Some(id) = r.comment.as_deref().and_then(|c| c.strip_prefix(rules::PORT_TAG)) else {
+                continue;
+            };
+            if let Some(p) = rules::parse_port(&r.expr) {
+                out.push((id.to_string(), p));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops our whole table (tests, cleanup). No table: nothing to do.
+    pub fn remove_all(&self) -> Result<()> {
+        // `add` then `delete` in one transaction: no error when the table is absent.
+        exec::apply(&self.program, &format!("add table {TABLE}\ndelete table {TABLE}\n"))
+    }
+
+    /// Fails with Docker's "port is already allocated" when `host_port` is published by a
+    /// container of ours (on the same or a wildcard address) or a socket of the host holds it.
+    pub fn check_port(&self, host_ip: Option<IpAddr>, host_port: u16, proto: Proto) -> Result<()> {
+        let host_ip = host_ip.filter(|ip| !ip.is_unspecified());
+        let ours = self
+            .list_published()?
+            .into_iter()
+            .any(|(_, p)| p.proto == proto && p.host_port == host_port && (host_ip.is_none() || p.host_ip.is_none() || p.host_ip == host_ip));
+        if ours || !port_is_free(host_ip, host_port, proto) {
+            let shown = host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            return Err(Error::Conflict(format!(
+                "Bind for {} failed: port is already allocated",
+                SocketAddr::new(shown, host_port)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Script deleting, by handle, the rules of `chains` whose comment is exactly `tag`.
+    fn delete_tagged(&self, tag: &str, chains: &[&str]) -> Result<String> {
+        let mut script = String::new();
+        for chain in chains {
+            let Some(items) = exec::list(&self.program, &["chain", "inet", "skiff", chain])? else {
+                continue;
+            };
+            for r in exec::rules(items) {
+                if r.comment.as_deref() == Some(tag) {
+                    script.push_str(&format!("delete rule {TABLE} {chain} handle {}\n", r.handle));
+                }
+            }
+        }
+        Ok(script)
+    }
+}
+
+/// Whether a socket of the host could take `port` (binds one and lets it go). `None`: any address.
+pub fn port_is_free(host_ip: Option<IpAddr>, port: u16, proto: Proto) -> bool {
+    let addr = SocketAddr::new(host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port);
+    match proto {
+        Proto::Tcp => TcpListener::bind(addr).is_ok(),
+        Proto::Udp => UdpSocket::bind(addr).is_ok(),
+    }
+}
+
+/// A host port free right now, chosen by the kernel (for `-p CONTAINER_PORT` and `-P`).
+pub fn free_port(host_ip: Option<IpAddr>, proto: Proto) -> Result<u16> {
+    let addr = SocketAddr::new(host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), 0);
+    let local = match proto {
+        Proto::Tcp => TcpListener::bind(addr).and_then(|s| s.local_addr()),
+        Proto::Udp => UdpSocket::bind(addr).and_then(|s| s.local_addr()),
+    };
+    local
+        .map(|a| a.port())
+        .map_err(|e| Error::Conflict(format!("no free {} port on {}: {e}", proto.as_str(), addr.ip())))
+}
+
+/// `net.ipv4.conf.<bridge>.route_localnet=1`: lets DNATed packets with a 127.0.0.1 source leave
+/// through the bridge (the masquerade then gives them the bridge's address). Written in the
+/// calling thread's network namespace.
+fn set_route_localnet(bridge: &str) -> Result<()> {
+    let path = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"));
+    std::fs::write(&path, b"1").map_err(|e| Error::io("write", &path, e))
+}
