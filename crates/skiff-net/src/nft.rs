@@ -121,14 +121,16 @@ impl Nft {
         exec::apply(&self.program, &script)
     }
 
-    /// Adds a container's DNAT rules, all or none, tagged with its id. The base chains are
-    /// (re)made in the same transaction, so this works on a fresh host too.
+    /// Adds a container's DNAT rules, all or none, tagged with its id. The table and chains are
+    /// made if missing, but not the fixed rules (that flush costs ~10 ms): [`Nft::ensure_base`]
+    /// or [`Nft::add_network`] must have run since boot (the engine calls `add_network` whenever
+    /// it (re)creates a network's bridge).
     pub fn publish(&self, container_id: &str, ports: &[Published]) -> Result<()> {
         rules::check_name("container id", container_id, 100)?;
         if ports.is_empty() {
             return Ok(());
         }
-        let mut script = rules::base();
+        let mut script = rules::chains();
         for p in ports {
             script.push_str(&rules::port(container_id, p)?);
         }

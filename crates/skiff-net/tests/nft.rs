@@ -50,7 +50,13 @@ fn nft_list_table() -> String {
 }
 
 fn tcp(host: &str, port: u16, cport: u16) -> Published {
-    Published { host_ip: None, host_port: port, container_ip: host.parse().unwrap(), container_port: cport, proto: Proto::Tcp }
+    Published {
+        host_ip: None,
+        host_port: port,
+        container_ip: host.parse().unwrap(),
+        container_port: cport,
+        proto: Proto::Tcp,
+    }
 }
 
 #[test]
@@ -93,11 +99,23 @@ fn publish_unpublish_leaves_the_others() {
     in_netns(|| {
         let nft = Nft::new();
         nft.ensure_base().expect("ensure_base");
-        let c1 = vec![tcp("10.88.0.2", 18080, 8080), Published { proto: Proto::Udp, ..tcp("10.88.0.2", 18080, 8080) }];
-        let c2 = vec![Published { host_ip: Some("127.0.0.1".parse().unwrap()), ..tcp("10.88.0.3", 18081, 80) }];
+        let c1 = vec![
+            tcp("10.88.0.2", 18080, 8080),
+            Published {
+                proto: Proto::Udp,
+                ..tcp("10.88.0.2", 18080, 8080)
+            },
+        ];
+        let c2 = vec![Published {
+            host_ip: Some("127.0.0.1".parse().unwrap()),
+            ..tcp("10.88.0.3", 18081, 80)
+        }];
         let c3 = vec![
             tcp("10.88.0.4", 18082, 80),
-            Published { host_ip: Some("fd00::1".parse().unwrap()), ..tcp("fd00::4", 18083, 80) },
+            Published {
+                host_ip: Some("fd00::1".parse().unwrap()),
+                ..tcp("fd00::4", 18083, 80)
+            },
         ];
         for (id, ports) in [("c1", &c1), ("c2", &c2), ("c3", &c3)] {
             nft.publish(id, ports).expect("publish");
@@ -127,7 +145,10 @@ fn publish_unpublish_leaves_the_others() {
 
         // Bad input: refused before nft runs, nothing half-made.
         assert!(nft.publish("c\"4", &c1).is_err());
-        let mixed = Published { host_ip: Some("fd00::1".parse().unwrap()), ..tcp("10.88.0.5", 18084, 80) };
+        let mixed = Published {
+            host_ip: Some("fd00::1".parse().unwrap()),
+            ..tcp("10.88.0.5", 18084, 80)
+        };
         assert!(nft.publish("c5", &[tcp("10.88.0.5", 18085, 80), mixed]).is_err());
         assert!(nft.list_published().expect("list").is_empty(), "no rule of a failed publish");
 
@@ -139,7 +160,8 @@ fn publish_unpublish_leaves_the_others() {
         let once = nft_list_table();
         nft.add_network("br-t1", &net1, false).expect("add_network again");
         assert_eq!(nft_list_table(), once, "add_network is idempotent");
-        nft.add_network("br-t2", &["10.89.0.0/24".parse().unwrap()], true).expect("add_network internal");
+        nft.add_network("br-t2", &["10.89.0.0/24".parse().unwrap()], true)
+            .expect("add_network internal");
         eprintln!("{}", nft_list_table());
         nft.remove_network("br-t1").expect("remove_network");
         let left = nft_list_table();
@@ -159,7 +181,11 @@ fn publish_unpublish_leaves_the_others() {
             unpublish += t.elapsed();
             assert!(nft.list_published().expect("list").is_empty(), "round {i}");
         }
-        eprintln!("publish (2 ports): {:?} mean, unpublish: {:?} mean, over {n} rounds", publish / n, unpublish / n);
+        eprintln!(
+            "publish (2 ports): {:?} mean, unpublish: {:?} mean, over {n} rounds",
+            publish / n,
+            unpublish / n
+        );
         nft.remove_all().expect("remove_all");
     });
 }
@@ -239,7 +265,13 @@ fn published_port_carries_traffic_from_the_host() {
         let nft = Nft::new();
         nft.ensure_base().expect("ensure_base");
         nft.add_network("br-t", &["10.88.0.0/24".parse().unwrap()], false).expect("add_network");
-        let ports = [tcp("10.88.0.2", 18080, 8080), Published { proto: Proto::Udp, ..tcp("10.88.0.2", 18080, 8080) }];
+        let ports = [
+            tcp("10.88.0.2", 18080, 8080),
+            Published {
+                proto: Proto::Udp,
+                ..tcp("10.88.0.2", 18080, 8080)
+            },
+        ];
         let t = Instant::now();
         nft.publish("ctr1", &ports).expect("publish");
         eprintln!("publish: {:?}", t.elapsed());

@@ -14,11 +14,9 @@ pub(crate) const PORT_TAG: &str = "skiff:";
 /// Comment prefix of a network's rules: `skiff-net:<bridge>`.
 pub(crate) const NET_TAG: &str = "skiff-net:";
 
-/// The table, its base chains and their fixed rules. Idempotent and atomic: `add` of what exists
-/// is a no-op, the base chains are flushed and refilled in the same transaction, and the chains
-/// holding per network / per container rules (`ports`, `masq`, `isolate`) are never flushed.
-/// Concurrent runs are serialized by the kernel's nftables commit lock and end in the same state.
-pub(crate) fn base() -> String {
+/// The table and its chains, created if missing, nothing else changed: what a container's rules
+/// need in order to be added. Cheap (no rule touched, no kernel change when all exist).
+pub(crate) fn chains() -> String {
     let t = TABLE;
     format!(
         "add table {t}
@@ -29,7 +27,19 @@ add chain {t} forward {{ type filter hook forward priority 0; policy accept; }}
 add chain {t} ports
 add chain {t} masq
 add chain {t} isolate
-flush chain {t} prerouting
+"
+    )
+}
+
+/// The table, its base chains and their fixed rules. Idempotent and atomic: `add` of what exists
+/// is a no-op, the base chains are flushed and refilled in the same transaction, and the chains
+/// holding per network / per container rules (`ports`, `masq`, `isolate`) are never flushed.
+/// Concurrent runs are serialized by the kernel's nftables commit lock and end in the same state.
+pub(crate) fn base() -> String {
+    let t = TABLE;
+    chains()
+        + &format!(
+            "flush chain {t} prerouting
 flush chain {t} output
 flush chain {t} postrouting
 flush chain {t} forward
@@ -40,7 +50,7 @@ add rule {t} postrouting jump masq
 add rule {t} forward jump isolate
 add rule {t} forward ct state established,related accept
 "
-    )
+        )
 }
 
 /// A network's rules: masquerade of its subnets' traffic leaving through another interface
