@@ -14,5 +14,7 @@ pub mod config;
 pub mod ipam;
 pub mod netlink;
 pub mod nft;
+mod fsutil;
+pub mod routes;
 
 pub use error::{Error, Result};
