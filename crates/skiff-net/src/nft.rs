@@ -22,9 +22,12 @@
 //! masquerade rewrites the 127.0.0.1 source to the bridge's address so that the container's reply
 //! comes back. IPv6 `::1` has no such switch: `[::1]:P` does not reach a container.
 //!
-//! Every change is one `nft -f -` call: one atomic netlink transaction.
+//! Every change is one atomic transaction. The table and the networks' rules (rare) are written
+//! by `nft -f -` (~6-18 ms a call); a container's DNAT rules (on its start and stop path) go
+//! straight over nftables netlink (`nl.rs`: ~0.15 ms to publish, no `nft` process).
 
 mod exec;
+mod nl;
 mod rules;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -36,6 +39,9 @@ use crate::{Error, Result};
 
 /// Our table, family and name.
 pub const TABLE: &str = "inet skiff";
+const TABLE_NAME: &str = "skiff";
+/// The chain of the containers' DNAT rules.
+const PORTS: &str = "ports";
 
 /// A published port's protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -130,35 +136,42 @@ impl Nft {
         if ports.is_empty() {
             return Ok(());
         }
-        let mut script = rules::chains();
         for p in ports {
-            script.push_str(&rules::port(container_id, p)?);
+            rules::check_mapping(p)?;
         }
-        exec::apply(&self.program, &script)
+        let tag = [rules::PORT_TAG, container_id].concat();
+        match nl::add_dnat(TABLE_NAME, PORTS, &tag, ports) {
+            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {
+                // No table or chain yet: make them (nft), then again.
+                exec::apply(&self.program, &rules::chains())?;
+                nl::add_dnat(TABLE_NAME, PORTS, &tag, ports)
+            }
+            other => other,
+        }
     }
 
     /// Removes exactly the container's DNAT rules (by handle, found by their comment).
     pub fn unpublish(&self, container_id: &str) -> Result<()> {
         rules::check_name("container id", container_id, 100)?;
-        let script = self.delete_tagged(&[rules::PORT_TAG, container_id].concat(), &["ports"])?;
-        if script.is_empty() {
+        let tag = [rules::PORT_TAG, container_id].concat();
+        let handles: Vec<u64> = nl::list(TABLE_NAME, PORTS)?
+            .into_iter()
+            .filter(|r| r.comment.as_deref() == Some(&tag))
+            .map(|r| r.handle)
+            .collect();
+        if handles.is_empty() {
             return Ok(());
         }
-        exec::apply(&self.program, &script)
+        nl::delete(TABLE_NAME, PORTS, &handles)
     }
 
     /// Every published port in the ruleset, with its container's id (for `skiff port` and to
     /// find what a crashed container left).
     pub fn list_published(&self) -> Result<Vec<(String, Published)>> {
-        let Some(items) = exec::list(&self.program, &["chain", "inet", "skiff", "ports"])? else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::new();
-        for r in exec::rules(items) {
-            let Some(id) = r.comment.as_deref().and_then(|c| c.strip_prefix(rules::PORT_TAG)) else {
-                continue;
-            };
-            if let Some(p) = rules::parse_port(&r.expr) {
+        for r in nl::list(TABLE_NAME, PORTS)? {
+            let id = r.comment.as_deref().and_then(|c| c.strip_prefix(rules::PORT_TAG));
+            if let (Some(id), Some(p)) = (id, r.port) {
                 out.push((id.to_string(), p));
             }
         }

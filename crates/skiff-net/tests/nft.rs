@@ -88,6 +88,11 @@ fn concurrent_ensure_base_makes_one_table() {
         nft.remove_all().expect("remove_all");
         nft.remove_all().expect("remove_all of nothing");
         assert!(!run(&nft.program().display().to_string(), &["list", "ruleset"]).contains("skiff"));
+        // publish with no table: the table and chains are made on the way.
+        nft.publish("c1", &[tcp("10.88.0.2", 18080, 8080)]).expect("publish without a table");
+        assert_eq!(nft.list_published().expect("list"), vec![("c1".to_string(), tcp("10.88.0.2", 18080, 8080))]);
+        nft.remove_all().expect("remove_all");
+        assert!(nft.list_published().expect("list without a table").is_empty());
     });
 }
 
@@ -124,6 +129,16 @@ fn publish_unpublish_leaves_the_others() {
         let tagged = |id: &str, v: &[Published]| v.iter().map(|p| (id.to_string(), *p)).collect::<Vec<_>>();
         let all = [tagged("c1", &c1), tagged("c2", &c2), tagged("c3", &c3)].concat();
         assert_eq!(set(nft.list_published().expect("list")), set(all.clone()));
+        // Written over netlink, read by nft as its own syntax.
+        let table = nft_list_table();
+        for line in [
+            "meta nfproto ipv4 tcp dport 18080 dnat ip to 10.88.0.2:8080 comment \"skiff:c1\"",
+            "meta nfproto ipv4 udp dport 18080 dnat ip to 10.88.0.2:8080 comment \"skiff:c1\"",
+            "ip daddr 127.0.0.1 tcp dport 18081 dnat ip to 10.88.0.3:80 comment \"skiff:c2\"",
+            "ip6 daddr fd00::1 tcp dport 18083 dnat ip6 to [fd00::4]:80 comment \"skiff:c3\"",
+        ] {
+            assert!(table.contains(line), "{line} in {table}");
+        }
 
         // Ports taken by our rules are refused like Docker does; others are free.
         let err = nft.check_port(None, 18080, Proto::Tcp).expect_err("18080 is published");
@@ -170,7 +185,7 @@ fn publish_unpublish_leaves_the_others() {
         assert!(!nft_list_table().contains("skiff-net:"));
 
         // Timing: a container's publish (one nft call) and unpublish (a listing and one call).
-        let (mut publish, mut unpublish) = (Duration::ZERO, Duration::ZERO);
+        let (mut publish, mut unpublish, mut list) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         let n = 10u32;
         for i in 0..n {
             let t = Instant::now();

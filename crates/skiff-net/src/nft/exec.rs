@@ -74,27 +74,22 @@ pub(crate) fn list(nft: &Path, what: &[&str]) -> Result<Option<Vec<serde_json::V
     }
 }
 
-/// A rule of a listing: its handle, comment and expressions.
+/// A rule of a listing: its handle and comment.
 pub(crate) struct ListedRule {
     pub handle: u64,
     pub comment: Option<String>,
-    pub expr: Vec<serde_json::Value>,
 }
 
 /// The rules among the objects of a listing.
 pub(crate) fn rules(items: Vec<serde_json::Value>) -> Vec<ListedRule> {
     let mut out = Vec::new();
-    for mut item in items {
-        let Some(rule) = item.get_mut("rule") else { continue };
+    for item in items {
+        let Some(rule) = item.get("rule") else { continue };
         let Some(handle) = rule.get("handle").and_then(serde_json::Value::as_u64) else {
             continue;
         };
         let comment = rule.get("comment").and_then(serde_json::Value::as_str).map(str::to_string);
-        let expr = match rule.get_mut("expr").map(serde_json::Value::take) {
-            Some(serde_json::Value::Array(e)) => e,
-            _ => Vec::new(),
-        };
-        out.push(ListedRule { handle, comment, expr });
+        out.push(ListedRule { handle, comment });
     }
     out
 }

@@ -2,14 +2,13 @@
 //! ports from a JSON listing.
 
 use std::fmt::Write;
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{Proto, Published, TABLE};
+use super::{Published, TABLE};
 use crate::{Error, Result};
 
-/// Comment prefix of a container's DNAT rules: `skiff:<container id>`.
+/// Comment prefix of a container's DNAT rules: `skiff:<container id>` (see `nl.rs`).
 pub(crate) const PORT_TAG: &str = "skiff:";
 /// Comment prefix of a network's rules: `skiff-net:<bridge>`.
 pub(crate) const NET_TAG: &str = "skiff-net:";
@@ -80,63 +79,20 @@ pub(crate) fn network(bridge: &str, subnets: &[IpNet], internal: bool) -> String
     s
 }
 
-/// One DNAT rule of a container, in the `ports` chain (reached for local destinations only).
-pub(crate) fn port(container_id: &str, p: &Published) -> Result<String> {
-    let (nfproto, dnat) = match p.container_ip {
-        IpAddr::V4(a) => ("ipv4", format!("dnat ip to {a}:{}", p.container_port)),
-        IpAddr::V6(a) => ("ipv6", format!("dnat ip6 to [{a}]:{}", p.container_port)),
-    };
-    let daddr = match p.host_ip.filter(|ip| !ip.is_unspecified()) {
-        None => String::new(),
-        Some(IpAddr::V4(a)) if p.container_ip.is_ipv4() => format!("ip daddr {a} "),
-        Some(IpAddr::V6(a)) if p.container_ip.is_ipv6() => format!("ip6 daddr {a} "),
-        Some(h) => {
+/// Checks a port mapping: ports not 0, host and container addresses of one family.
+pub(crate) fn check_mapping(p: &Published) -> Result<()> {
+    if let Some(h) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        if h.is_ipv4() != p.container_ip.is_ipv4() {
             return Err(Error::Invalid(format!(
                 "cannot publish {h}:{} to {} (address families differ)",
                 p.host_port, p.container_ip
-            )))
+            )));
         }
-    };
+    }
     if p.host_port == 0 || p.container_port == 0 {
         return Err(Error::Invalid(format!("invalid port mapping {}:{}", p.host_port, p.container_port)));
     }
-    let proto = p.proto.as_str();
-    Ok(format!(
-        "add rule {TABLE} ports meta nfproto {nfproto} {daddr}{proto} dport {} {dnat} comment \"{PORT_TAG}{container_id}\"\n",
-        p.host_port
-    ))
-}
-
-/// A published port read back from a rule's JSON expressions; `None` for anything else.
-pub(crate) fn parse_port(expr: &[serde_json::Value]) -> Option<Published> {
-    let (mut host_ip, mut port, mut dnat) = (None, None, None);
-    for e in expr {
-        if let Some(m) = e.get("match") {
-            let Some(payload) = m.get("left").and_then(|l| l.get("payload")) else {
-                continue;
-            };
-            let proto = payload.get("protocol").and_then(serde_json::Value::as_str);
-            let field = payload.get("field").and_then(serde_json::Value::as_str);
-            match (proto, field) {
-                (Some("ip" | "ip6"), Some("daddr")) => host_ip = m.get("right")?.as_str()?.parse::<IpAddr>().ok(),
-                (Some("tcp"), Some("dport")) => port = Some((Proto::Tcp, u16::try_from(m.get("right")?.as_u64()?).ok()?)),
-                (Some("udp"), Some("dport")) => port = Some((Proto::Udp, u16::try_from(m.get("right")?.as_u64()?).ok()?)),
-                _ => {}
-            }
-        } else if let Some(d) = e.get("dnat") {
-            let addr = d.get("addr")?.as_str()?.parse::<IpAddr>().ok()?;
-            let p = u16::try_from(d.get("port")?.as_u64()?).ok()?;
-            dnat = Some((addr, p));
-        }
-    }
-    let ((proto, host_port), (container_ip, container_port)) = (port?, dnat?);
-    Some(Published {
-        host_ip,
-        host_port,
-        container_ip,
-        container_port,
-        proto,
-    })
+    Ok(())
 }
 
 /// Checks a name that goes into a rule (a bridge, a container id): nothing that could end the
