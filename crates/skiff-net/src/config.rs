@@ -51,7 +51,7 @@ pub struct Network {
     /// The Linux bridge: `skiff0` for the default network, else `skbr-` + 8 hex of the id.
     #[serde(rename = "Bridge")]
     pub bridge: String,
-    /// At most one IPv4 and one IPv6 subnet; an IPv4 one always.
+    /// One IPv4 subnet, first, then with `--ipv6` one IPv6 subnet.
     #[serde(rename = "Subnets")]
     pub subnets: Vec<Subnet>,
     #[serde(rename = "Internal", default)]
@@ -418,6 +418,7 @@ fn parse_subnets(req: &CreateRequest) -> Result<Vec<Subnet>> {
         }
         entry.2 = Some(range);
     }
+    out.sort_by_key(|(n, ..)| n.max_prefix_len());
     let has_v6 = out.iter().any(|(n, ..)| matches!(n, IpNet::V6(_)));
     if req.ipv6 && !has_v6 {
         return Err(Error::Invalid("--ipv6 needs an IPv6 subnet (--subnet with an IPv6 CIDR)".into()));

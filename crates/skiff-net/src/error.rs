@@ -15,6 +15,9 @@ pub enum Error {
     /// The subnet's addresses are all handed out.
     #[error("no available IPv4 addresses on network {0}")]
     Exhausted(String),
+    /// The IPv6 subnet's (or range's) addresses are all handed out.
+    #[error("no available IPv6 addresses on network {0}")]
+    ExhaustedV6(String),
     /// A netlink request the kernel refused.
     #[error("netlink: {op}: {source}")]
     Netlink {

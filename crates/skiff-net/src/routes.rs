@@ -2,7 +2,7 @@
 //! needed): a new network's subnet must not overlap one of them. Parsing takes the file's text,
 //! so it is tested without the host's tables.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use ipnet::IpNet;
@@ -111,12 +111,6 @@ pub fn overlapping<'a>(net: &IpNet, routes: &'a [HostRoute]) -> Option<&'a HostR
 /// Whether two networks share an address.
 pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
-}
-
-/// Whether `a` is an address of the same family as `net`.
-#[allow(dead_code)]
-pub(crate) fn same_family(a: IpAddr, net: &IpNet) -> bool {
-    a.is_ipv4() == matches!(net, IpNet::V4(_))
 }
 
 #[cfg(test)]
