@@ -194,12 +194,15 @@ fn publish_unpublish_leaves_the_others() {
             let t = Instant::now();
             nft.unpublish("timed").expect("unpublish");
             unpublish += t.elapsed();
+            let t = Instant::now();
             assert!(nft.list_published().expect("list").is_empty(), "round {i}");
+            list += t.elapsed();
         }
         eprintln!(
-            "publish (2 ports): {:?} mean, unpublish: {:?} mean, over {n} rounds",
+            "publish (2 ports): {:?} mean, unpublish: {:?} mean, list_published: {:?} mean, over {n} rounds",
             publish / n,
-            unpublish / n
+            unpublish / n,
+            list / n
         );
         nft.remove_all().expect("remove_all");
     });
