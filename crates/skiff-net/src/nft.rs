@@ -106,11 +106,12 @@ impl Nft {
         exec::apply(&self.program, &rules::base())
     }
 
-    /// Adds (or replaces) a network's rules, its bridge's `route_localnet`, in one transaction.
+    /// Adds (or replaces) a network's rules in one transaction; sets its bridge's
+    /// `route_localnet` and the namespace's forwarding (see [`set_sysctls`]).
     /// The bridge must exist. `internal`: its containers reach only each other.
     pub fn add_network(&self, bridge: &str, subnets: &[IpNet], internal: bool) -> Result<()> {
         rules::check_name("bridge name", bridge, 15)?;
-        set_route_localnet(bridge)?;
+        set_sysctls(bridge, subnets)?;
         let mut script = rules::base();
         script.push_str(&self.delete_tagged(&[rules::NET_TAG, bridge].concat(), &["masq", "isolate"])?);
         script.push_str(&rules::network(bridge, subnets, internal));
@@ -249,10 +250,24 @@ pub fn free_port(host_ip: Option<IpAddr>, proto: Proto) -> Result<u16> {
         .map_err(|e| Error::Conflict(format!("no free {} port on {}: {e}", proto.as_str(), addr.ip())))
 }
 
-/// `net.ipv4.conf.<bridge>.route_localnet=1`: lets DNATed packets with a 127.0.0.1 source leave
-/// through the bridge (the masquerade then gives them the bridge's address). Written in the
-/// calling thread's network namespace.
-fn set_route_localnet(bridge: &str) -> Result<()> {
-    let path = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"));
-    std::fs::write(&path, b"1").map_err(|e| Error::io("write", &path, e))
+/// What a bridge network needs of the kernel, in the calling thread's network namespace:
+/// `net.ipv4.conf.<bridge>.route_localnet=1`, which lets DNATed packets with a 127.0.0.1 source
+/// leave through the bridge (the masquerade then gives them the bridge's address), and
+/// forwarding (`net.ipv4.ip_forward`, `net.ipv6.conf.all.forwarding` for an IPv6 subnet) as
+/// Docker and netavark set it: containers' outbound traffic and hairpin DNAT are forwarded.
+fn set_sysctls(bridge: &str, subnets: &[IpNet]) -> Result<()> {
+    let mut paths = vec![
+        format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
+        "/proc/sys/net/ipv4/ip_forward".to_string(),
+    ];
+    if subnets.iter().any(|n| matches!(n, IpNet::V6(_))) {
+        paths.push("/proc/sys/net/ipv6/conf/all/forwarding".to_string());
+    }
+    for path in paths.iter().map(PathBuf::from) {
+        let on = std::fs::read(&path).is_ok_and(|v| v.trim_ascii() == b"1");
+        if !on {
+            std::fs::write(&path, b"1").map_err(|e| Error::io("write", &path, e))?;
+        }
+    }
+    Ok(())
 }

@@ -208,19 +208,60 @@ fn publish_unpublish_leaves_the_others() {
     });
 }
 
-/// The "container": a network namespace of its own with eth0 = veth-c (10.88.0.2/24, default
-/// route via 10.88.0.1), a TCP server replying with the peer's address and a UDP echo, on 8080.
-fn container(moved: mpsc::Receiver<()>, tid: mpsc::Sender<i32>, ready: mpsc::Sender<()>) {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET).expect("unshare container");
-    tid.send(nix::unistd::gettid().as_raw()).expect("send tid");
-    moved.recv().expect("veth moved");
-    ip("link set lo up");
-    ip("addr add 10.88.0.2/24 dev veth-c");
-    ip("link set veth-c up");
-    ip("route add default via 10.88.0.1");
-    let listener = TcpListener::bind("0.0.0.0:8080").expect("tcp bind");
-    let udp = UdpSocket::bind("0.0.0.0:8080").expect("udp bind");
-    // Threads made here share this thread's network namespace (their sockets already exist).
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A network namespace of the test's own, kept by a thread that runs what it is given in it
+/// (the "container" and an "outside" host). Its threads and sockets stay in it.
+struct Netns {
+    jobs: mpsc::Sender<Job>,
+    tid: i32,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+            tid_tx.send(nix::unistd::gettid().as_raw()).expect("send tid");
+            for job in rx {
+                job();
+            }
+        });
+        Netns {
+            jobs,
+            tid: tid_rx.recv().expect("netns thread"),
+        }
+    }
+
+    fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        });
+        self.jobs.send(job).expect("send job");
+        rx.recv().expect("job result").unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    /// Moves `link` of the current namespace here, as `addr`, default route via `gw`.
+    fn take_link(&self, link: &str, addr: &str, gw: Option<&str>) {
+        ip(&format!("link set {link} netns {}", self.tid));
+        let (link, addr, gw) = (link.to_string(), addr.to_string(), gw.map(str::to_string));
+        self.run(move || {
+            ip("link set lo up");
+            ip(&format!("addr add {addr} dev {link}"));
+            ip(&format!("link set {link} up"));
+            if let Some(gw) = gw {
+                ip(&format!("route add default via {gw}"));
+            }
+        });
+    }
+}
+
+/// A TCP server replying with the peer's address, and for `udp` a UDP echo, on `port` of every
+/// address of the current namespace.
+fn serve(port: u16, udp: bool) {
+    let listener = TcpListener::bind(("0.0.0.0", port)).expect("tcp bind");
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
@@ -228,18 +269,20 @@ fn container(moved: mpsc::Receiver<()>, tid: mpsc::Sender<i32>, ready: mpsc::Sen
             let _ = conn.write_all(format!("hello {peer}\n").as_bytes());
         }
     });
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = udp.recv_from(&mut buf) {
-            let _ = udp.send_to(&[b"echo ", &buf[..n]].concat(), from);
-        }
-    });
-    ready.send(()).expect("ready");
+    if udp {
+        let sock = UdpSocket::bind(("0.0.0.0", port)).expect("udp bind");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&[b"echo ", &buf[..n]].concat(), from);
+            }
+        });
+    }
 }
 
 fn tcp_get(addr: &str) -> std::io::Result<String> {
     let addr: SocketAddr = addr.parse().expect("addr");
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     let mut reply = String::new();
     s.read_to_string(&mut reply)?;
@@ -263,22 +306,29 @@ fn published_port_carries_traffic_from_the_host() {
         return;
     }
     in_netns(|| {
+        // host: br-t 10.88.0.1/24 -- veth -- container 10.88.0.2:8080 (TCP and UDP servers);
+        // host 192.168.77.1/24 -- veth -- outside 192.168.77.2:9000.
         ip("link set lo up");
         ip("link add br-t type bridge");
         ip("addr add 10.88.0.1/24 dev br-t");
         ip("link set br-t up");
         ip("link add veth-h type veth peer name veth-c");
         ip("link set veth-h master br-t");
+        // With br_netfilter (loaded here: bridge-nf-call-iptables=1), a container reaching its
+        // own published port through the gateway is DNATed on the bridge path, and the frame
+        // goes back out of the port it came in by: the port needs hairpin mode (as netavark and
+        // Docker without userland proxy set it).
+        ip("link set veth-h type bridge_slave hairpin on");
         ip("link set veth-h up");
-        let (moved_tx, moved_rx) = mpsc::channel();
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let ctr = std::thread::spawn(move || container(moved_rx, tid_tx, ready_tx));
-        let tid = tid_rx.recv().expect("container tid");
-        ip(&format!("link set veth-c netns {tid}"));
-        moved_tx.send(()).expect("moved");
-        ready_rx.recv().expect("container ready");
-        ctr.join().expect("container setup");
+        let ctr = Netns::new();
+        ctr.take_link("veth-c", "10.88.0.2/24", Some("10.88.0.1"));
+        ctr.run(|| serve(8080, true));
+        ip("link add veth-o type veth peer name veth-x");
+        ip("addr add 192.168.77.1/24 dev veth-o");
+        ip("link set veth-o up");
+        let outside = Netns::new();
+        outside.take_link("veth-x", "192.168.77.2/24", None);
+        outside.run(|| serve(9000, false));
 
         let nft = Nft::new();
         nft.ensure_base().expect("ensure_base");
@@ -299,8 +349,21 @@ fn published_port_carries_traffic_from_the_host() {
         // 127.0.0.1: output DNAT, route_localnet on the bridge, masquerade to the bridge's address.
         assert_eq!(tcp_get("127.0.0.1:18080").expect("tcp 127.0.0.1:18080"), "hello 10.88.0.1\n");
         assert_eq!(tcp_get("10.88.0.1:18080").expect("tcp 10.88.0.1:18080"), "hello 10.88.0.1\n");
+        assert_eq!(tcp_get("192.168.77.1:18080").expect("tcp 192.168.77.1:18080"), "hello 192.168.77.1\n");
         assert_eq!(udp_echo("127.0.0.1:18080").expect("udp 127.0.0.1:18080"), "echo ping");
         assert_eq!(udp_echo("10.88.0.1:18080").expect("udp 10.88.0.1:18080"), "echo ping");
+        // The container itself: hairpin through its gateway, and out (masqueraded).
+        let hairpin = ctr.run(|| tcp_get("10.88.0.1:18080"));
+        assert_eq!(hairpin.expect("hairpin 10.88.0.1:18080"), "hello 10.88.0.1\n");
+        assert_eq!(ctr.run(|| tcp_get("192.168.77.2:9000")).expect("outbound"), "hello 192.168.77.1\n");
+
+        // --internal: nothing leaves the bridge; its containers still reach published ports.
+        nft.add_network("br-t", &["10.88.0.0/24".parse().unwrap()], true).expect("add_network internal");
+        let err = ctr.run(|| tcp_get("192.168.77.2:9000")).expect_err("internal: no way out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(ctr.run(|| tcp_get("10.88.0.1:18080")).expect("internal hairpin"), "hello 10.88.0.1\n");
+        nft.add_network("br-t", &["10.88.0.0/24".parse().unwrap()], false).expect("add_network again");
+        assert_eq!(ctr.run(|| tcp_get("192.168.77.2:9000")).expect("outbound again"), "hello 192.168.77.1\n");
 
         let t = Instant::now();
         nft.unpublish("ctr1").expect("unpublish");
