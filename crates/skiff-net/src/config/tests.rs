@@ -371,3 +371,18 @@ fn real_host_routes() {
     let routes = routes::read_host_routes(Path::new("/proc/net")).unwrap();
     assert!(routes::overlapping(&def.subnets[0].subnet, &routes).is_none());
 }
+
+#[test]
+fn concurrent_ensure_default() {
+    let (_d, nets) = store(&[]);
+    let handles: Vec<_> = (0..12)
+        .map(|_| {
+            let nets = nets.clone();
+            std::thread::spawn(move || nets.ensure_default().unwrap())
+        })
+        .collect();
+    let ids: std::collections::BTreeSet<String> = handles.into_iter().map(|h| h.join().unwrap().id).collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(nets.list().unwrap().len(), 1);
+    assert_eq!(std::fs::read_dir(nets.dir()).unwrap().count(), 3, "bridge.json, its state dir, the lock");
+}

@@ -293,3 +293,15 @@ fn killed_mid_write() {
     recover(&net, &|o: &str| !o.starts_with("loop-")).unwrap();
     assert_eq!(owned(&net).unwrap().len(), 6);
 }
+
+#[test]
+fn allocation_cost() {
+    let (_d, net) = setup(&["10.14.0.0/16"], &[], &[]);
+    let t = std::time::Instant::now();
+    for i in 0..200 {
+        allocate(&net, &format!("c{i}"), None).unwrap();
+    }
+    let per = t.elapsed() / 200;
+    eprintln!("allocate with 0..200 addresses in use: {per:?} each");
+    assert!(per < std::time::Duration::from_millis(50), "{per:?}");
+}
