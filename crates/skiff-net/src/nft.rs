@@ -101,14 +101,16 @@ impl Nft {
     }
 
     /// Creates the table and its base chains if missing and (re)writes their fixed rules. One
-    /// transaction: idempotent, and safe against concurrent callers (see [`rules::base`]).
+    /// transaction: idempotent, and safe against concurrent callers (the kernel serializes
+    /// transactions, and each one leaves the same state).
     pub fn ensure_base(&self) -> Result<()> {
         exec::apply(&self.program, &rules::base())
     }
 
     /// Adds (or replaces) a network's rules in one transaction; sets its bridge's
-    /// `route_localnet` and the namespace's forwarding (see [`set_sysctls`]).
-    /// The bridge must exist. `internal`: its containers reach only each other.
+    /// `route_localnet` and the namespace's forwarding (see `set_sysctls`). The bridge must
+    /// exist. `internal`: its containers reach only each other. Calls for one bridge must not
+    /// race each other (the engine holds its network lock).
     pub fn add_network(&self, bridge: &str, subnets: &[IpNet], internal: bool) -> Result<()> {
         rules::check_name("bridge name", bridge, 15)?;
         set_sysctls(bridge, subnets)?;
