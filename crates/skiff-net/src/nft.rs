@@ -103,8 +103,24 @@ impl Nft {
     /// Creates the table and its base chains if missing and (re)writes their fixed rules. One
     /// transaction: idempotent, and safe against concurrent callers (the kernel serializes
     /// transactions, and each one leaves the same state).
+    /// When the fixed rules are all there already (the usual case), this only reads them
+    /// (~0.3 ms over netlink) and changes nothing; otherwise one `nft` call (~18 ms).
     pub fn ensure_base(&self) -> Result<()> {
+        if self.base_present()? {
+            return Ok(());
+        }
         exec::apply(&self.program, &rules::base())
+    }
+
+    /// Whether the base chains hold their fixed rules (counted; their jumps imply the regular
+    /// chains exist, since the kernel refuses a jump to a missing chain).
+    fn base_present(&self) -> Result<bool> {
+        for (chain, rules) in rules::BASE_RULES {
+            if nl::list(TABLE_NAME, chain)?.len() != *rules {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Adds (or replaces) a network's rules in one transaction; sets its bridge's
@@ -130,10 +146,9 @@ impl Nft {
         exec::apply(&self.program, &script)
     }
 
-    /// Adds a container's DNAT rules, all or none, tagged with its id. The table and chains are
-    /// made if missing, but not the fixed rules (that flush costs ~10 ms): [`Nft::ensure_base`]
-    /// or [`Nft::add_network`] must have run since boot (the engine calls `add_network` whenever
-    /// it (re)creates a network's bridge).
+    /// Adds a container's DNAT rules, all or none, tagged with its id, after [`Nft::ensure_base`]
+    /// (so a fresh host works too). Networks' rules are [`Nft::add_network`]'s: the engine
+    /// calls it whenever it (re)creates a network's bridge.
     pub fn publish(&self, container_id: &str, ports: &[Published]) -> Result<()> {
         rules::check_name("container id", container_id, 100)?;
         if ports.is_empty() {
@@ -142,15 +157,8 @@ impl Nft {
         for p in ports {
             rules::check_mapping(p)?;
         }
-        let tag = [rules::PORT_TAG, container_id].concat();
-        match nl::add_dnat(TABLE_NAME, PORTS, &tag, ports) {
-            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {
-                // No table or chain yet: make them (nft), then again.
-                exec::apply(&self.program, &rules::chains())?;
-                nl::add_dnat(TABLE_NAME, PORTS, &tag, ports)
-            }
-            other => other,
-        }
+        self.ensure_base()?;
+        nl::add_dnat(TABLE_NAME, PORTS, &[rules::PORT_TAG, container_id].concat(), ports)
     }
 
     /// Removes exactly the container's DNAT rules (by handle, found by their comment). Costs

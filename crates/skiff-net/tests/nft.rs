@@ -83,8 +83,16 @@ fn concurrent_ensure_base_makes_one_table() {
         assert_eq!(ruleset.matches("jump ports").count(), 2, "{ruleset}");
         assert_eq!(ruleset.matches("jump masq").count(), 1, "{ruleset}");
         assert_eq!(ruleset.matches("ct state established,related accept").count(), 1, "{ruleset}");
+        let t = Instant::now();
         nft.ensure_base().expect("ensure_base again");
+        eprintln!("ensure_base with everything in place: {:?}", t.elapsed());
         assert_eq!(nft_list_table(), ruleset.trim_start(), "ensure_base is idempotent");
+        // A fixed rule gone (someone flushed a chain): ensure_base puts it back.
+        run(&nft.program().display().to_string(), &["flush", "chain", "inet", "skiff", "forward"]);
+        let t = Instant::now();
+        nft.ensure_base().expect("ensure_base repairs");
+        eprintln!("ensure_base rewriting the fixed rules: {:?}", t.elapsed());
+        assert_eq!(nft_list_table(), ruleset.trim_start(), "ensure_base repairs");
         nft.remove_all().expect("remove_all");
         nft.remove_all().expect("remove_all of nothing");
         assert!(!run(&nft.program().display().to_string(), &["list", "ruleset"]).contains("skiff"));

@@ -13,9 +13,14 @@ pub(crate) const PORT_TAG: &str = "skiff:";
 /// Comment prefix of a network's rules: `skiff-net:<bridge>`.
 pub(crate) const NET_TAG: &str = "skiff-net:";
 
-/// The table and its chains, created if missing, nothing else changed: what a container's rules
-/// need in order to be added. Cheap (no rule touched, no kernel change when all exist).
-pub(crate) fn chains() -> String {
+/// The base chains and how many fixed rules [`base`] puts in each.
+pub(crate) const BASE_RULES: &[(&str, usize)] = &[("prerouting", 1), ("output", 1), ("postrouting", 2), ("forward", 2)];
+
+/// The table, its base chains and their fixed rules. Idempotent and atomic: `add` of what exists
+/// is a no-op, the base chains are flushed and refilled in the same transaction, and the chains
+/// holding per network / per container rules (`ports`, `masq`, `isolate`) are never flushed.
+/// Concurrent runs are serialized by the kernel's nftables commit lock and end in the same state.
+pub(crate) fn base() -> String {
     let t = TABLE;
     format!(
         "add table {t}
@@ -26,19 +31,7 @@ add chain {t} forward {{ type filter hook forward priority 0; policy accept; }}
 add chain {t} ports
 add chain {t} masq
 add chain {t} isolate
-"
-    )
-}
-
-/// The table, its base chains and their fixed rules. Idempotent and atomic: `add` of what exists
-/// is a no-op, the base chains are flushed and refilled in the same transaction, and the chains
-/// holding per network / per container rules (`ports`, `masq`, `isolate`) are never flushed.
-/// Concurrent runs are serialized by the kernel's nftables commit lock and end in the same state.
-pub(crate) fn base() -> String {
-    let t = TABLE;
-    chains()
-        + &format!(
-            "flush chain {t} prerouting
+flush chain {t} prerouting
 flush chain {t} output
 flush chain {t} postrouting
 flush chain {t} forward
@@ -49,7 +42,7 @@ add rule {t} postrouting jump masq
 add rule {t} forward jump isolate
 add rule {t} forward ct state established,related accept
 "
-        )
+    )
 }
 
 /// A network's rules: masquerade of its subnets' traffic leaving through another interface
