@@ -25,5 +25,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+if [ -n "${SKIFF_SETUP_NO_BUILD:-}" ]; then
+    exit 0
+fi
 cargo build --release --workspace
 echo "setup: built $(pwd)/target/release/skiff, skiff-monitor and skiff-runtime"

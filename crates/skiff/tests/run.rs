@@ -22,7 +22,7 @@ fn docker_exit_codes_for_engine_errors() {
     assert!(e.contains("no such file or directory") || e.contains("not found"), "{e}");
     let e = s.fails(&["run", "--rm", "busybox", "/etc/passwd"], 126);
     assert!(e.contains("permission denied"), "{e}");
-    let e = s.fails(&["run", "--rm", "nosuchimage"], 125);
+    let e = s.fails(&["run", "--rm", "--pull", "never", "nosuchimage"], 125);
     assert!(e.contains("Unable to find image 'nosuchimage"), "{e}");
     // Nothing half-made: no container was left for any of them.
     assert!(s.ids().is_empty(), "{:?}", s.ids());
