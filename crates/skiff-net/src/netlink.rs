@@ -22,6 +22,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::sched::{setns, CloneFlags};
 
 pub use addr::{setup_container_iface, IfaceConfig};
+pub use link::{LinkInfoSummary, VethSpec};
 
 use crate::{Error, Result};
 

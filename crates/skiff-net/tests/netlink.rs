@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use nix::sched::{unshare, CloneFlags};
-use skiff_net::netlink::{in_netns, setup_container_iface, IfaceConfig, Netlink};
+use skiff_net::netlink::{in_netns, setup_container_iface, IfaceConfig, Netlink, VethSpec};
 use skiff_net::Error;
 
 /// A new, empty network namespace, made on a throwaway thread; the fd keeps it alive.
@@ -97,22 +97,27 @@ fn bridge_two_containers_connectivity_and_cleanup() {
     );
     eprintln!("ensure_bridge (exists): {:.3} ms", ms(t));
 
-    // Container A: pair created on the bridge, up, in one request.
+    // Container A, in one call: pair created on the bridge (host side up, the peer already
+    // named eth0 with its MAC, one request), then inside: eth0 and lo up, addresses, routes.
     let t = Instant::now();
-    nl.create_veth_on_bridge("vethsk0a", "eth0tmp", ns_a.as_fd(), 1500, br).expect("veth a");
-    let t_veth = ms(t);
-    let t2 = Instant::now();
+    let spec = VethSpec {
+        host_name: "vethsk0a",
+        peer_name: "eth0",
+        peer_netns: ns_a.as_fd(),
+        mtu: 1500,
+        bridge: Some(br),
+        peer_mac: Some([0x02, 0x42, 10, 99, 0, 2]),
+    };
     let cfg = IfaceConfig {
-        name: "eth0tmp",
-        rename_to: Some("eth0"),
-        mac: Some([0x02, 0x42, 10, 99, 0, 2]),
+        name: "eth0",
+        rename_to: None,
+        mac: None,
         addrs: &[(ip("10.99.0.2"), 24), (ip("fd00:99::2"), 64)],
         gateways: &[ip("10.99.0.1"), ip("fd00:99::1")],
     };
-    let idx_a = setup_container_iface(ns_a.as_fd(), &cfg).expect("container a iface");
+    let idx_a = nl.connect_container(&spec, &cfg).expect("container a");
     eprintln!(
-        "container A: veth on bridge {t_veth:.3} ms + inside netns (thread, socket, rename+mac+up, lo, 2 addrs, 2 routes) {:.3} ms = {:.3} ms",
-        ms(t2),
+        "container A: connect_container (veth on bridge; inside: thread, socket, eth0 up, lo up, 2 addrs, 2 routes; link syncs): {:.3} ms",
         ms(t)
     );
 
@@ -124,6 +129,8 @@ fn bridge_two_containers_connectivity_and_cleanup() {
     let t_veth = ms(t);
     let t2 = Instant::now();
     let cfg = IfaceConfig {
+        name: "eth0tmp",
+        rename_to: Some("eth0"),
         mac: Some([0x02, 0x42, 10, 99, 0, 3]),
         addrs: &[(ip("10.99.0.3"), 24), (ip("fd00:99::3"), 64)],
         ..cfg
@@ -143,13 +150,18 @@ fn bridge_two_containers_connectivity_and_cleanup() {
     );
     let host_b = nl.link("vethsk0b").expect("lookup").expect("vethsk0b exists");
     assert_eq!((host_b.master, host_b.up), (Some(br), true));
-    assert_eq!(nl.link_index("eth0tmp").expect("lookup"), None, "the peers live in the containers' namespaces");
+    assert_eq!(nl.link_index("eth0").expect("lookup"), None, "the peers live in the containers' namespaces");
+    assert_eq!(nl.link_index("eth0tmp").expect("lookup"), None);
     let mut in_a = Netlink::open_in(ns_a.as_fd()).expect("open in a");
     let eth0 = in_a.link("eth0").expect("lookup").expect("eth0 in a");
     assert_eq!((eth0.index, eth0.up, eth0.mtu), (idx_a, true, 1500));
     assert_eq!(eth0.mac.as_deref(), Some(&[0x02, 0x42, 10, 99, 0, 2][..]));
     assert!(in_a.link("lo").expect("lo").expect("lo").up);
-    assert_eq!(in_a.link_index("eth0tmp").expect("lookup"), None);
+    let mut in_b = Netlink::open_in(ns_b.as_fd()).expect("open in b");
+    let eth0 = in_b.link("eth0").expect("lookup").expect("eth0 in b (renamed)");
+    assert_eq!(eth0.mac.as_deref(), Some(&[0x02, 0x42, 10, 99, 0, 3][..]));
+    assert_eq!(in_b.link_index("eth0tmp").expect("lookup"), None);
+    drop(in_b);
     let t = Instant::now();
     let routes = in_a.routes_v4().expect("routes");
     eprintln!("routes_v4: {:.3} ms: {routes:?}", ms(t));

@@ -10,7 +10,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, Addres
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::{check_ifname, in_netns, Netlink};
+use super::{check_ifname, in_netns, Netlink, VethSpec};
 use crate::{Error, Result};
 
 /// How the container's end of a veth is set up inside its namespace.
@@ -99,6 +99,7 @@ impl Netlink {
         let index = self.link_index(cfg.name)?.ok_or_else(|| Error::NotFound(format!("link {}", cfg.name)))?;
         let name = cfg.rename_to.unwrap_or(cfg.name);
         self.rename_link(index, name, cfg.mac, true)?;
+        self.sync_link_state(name);
         self.link_up("lo")?;
         for (addr, prefix) in cfg.addrs {
             self.add_address_inner(index, name, *addr, *prefix, false)?;
@@ -147,6 +148,34 @@ impl Netlink {
             out.push((IpNet::V4(net), dev));
         }
         Ok(out)
+    }
+}
+
+impl Netlink {
+    /// A container's whole network attachment: the veth pair (`veth`, usually on a bridge),
+    /// then its end set up inside the container's namespace (`iface`, see
+    /// [`configure_iface`](Self::configure_iface)), then the host side's and the bridge's
+    /// link states synced (see [`sync_link_state`](Self::sync_link_state)) so IPv6 answers at
+    /// once. When the container side fails, the pair is deleted (nothing half-made). Returns
+    /// the container interface's index.
+    pub fn connect_container(&mut self, veth: &VethSpec<'_>, iface: &IfaceConfig<'_>) -> Result<u32> {
+        self.add_veth(veth)?;
+        let index = match setup_container_iface(veth.peer_netns, iface) {
+            Ok(index) => index,
+            Err(e) => {
+                if let Err(cleanup) = self.delete_link(veth.host_name) {
+                    tracing::warn!("{cleanup}");
+                }
+                return Err(e);
+            }
+        };
+        self.sync_link_state(veth.host_name);
+        if let Some(bridge) = veth.bridge {
+            if let Some(name) = self.link_name(bridge)? {
+                self.sync_link_state(&name);
+            }
+        }
+        Ok(index)
     }
 }
 

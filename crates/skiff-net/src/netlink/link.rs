@@ -12,6 +12,23 @@ use crate::{Error, Result};
 
 const EEXIST: i32 = libc::EEXIST;
 const ENODEV: i32 = libc::ENODEV;
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+const ETHTOOL_GLINK: u32 = 0x0a;
+
+/// `struct ethtool_value`.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// `struct ifreq` with the `ifr_data` member of its union (40 bytes, as the kernel copies).
+#[repr(C)]
+struct IfreqData {
+    name: [u8; 16],
+    data: *mut EthtoolValue,
+    pad: [u8; 16],
+}
 
 /// What a lookup tells about a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +42,22 @@ pub struct LinkInfoSummary {
     /// The bridge (or bond) it is a port of.
     pub master: Option<u32>,
     pub mac: Option<Vec<u8>>,
+}
+
+/// A veth pair to create (see [`Netlink::add_veth`]).
+#[derive(Debug, Clone, Copy)]
+pub struct VethSpec<'a> {
+    /// The host side's name (Docker: `veth` + 7 hex digits).
+    pub host_name: &'a str,
+    /// The peer's name in its namespace: a temporary name to rename later, or "eth0" at once.
+    pub peer_name: &'a str,
+    /// The namespace the peer is created in.
+    pub peer_netns: BorrowedFd<'a>,
+    /// Both ends' MTU; 0 leaves the kernel's default.
+    pub mtu: u32,
+    /// The bridge (index) the host side is attached to; it is then also set up.
+    pub bridge: Option<u32>,
+    pub peer_mac: Option<[u8; 6]>,
 }
 
 fn by_name(name: &str) -> LinkMessage {
@@ -124,21 +157,49 @@ impl Netlink {
     /// Creates the veth pair `host_name` (here) / `peer_name` (directly in the namespace
     /// `peer_netns`), both with `mtu` (0: the kernel's default), in one request.
     pub fn create_veth(&mut self, host_name: &str, peer_name: &str, peer_netns: BorrowedFd<'_>, mtu: u32) -> Result<()> {
-        self.new_veth(host_name, peer_name, peer_netns, mtu, None)
+        self.add_veth(&VethSpec {
+            host_name,
+            peer_name,
+            peer_netns,
+            mtu,
+            bridge: None,
+            peer_mac: None,
+        })
     }
 
     /// [`create_veth`](Self::create_veth), with the host side already a port of the bridge
     /// `bridge_index` and up, still in one request.
     pub fn create_veth_on_bridge(&mut self, host_name: &str, peer_name: &str, peer_netns: BorrowedFd<'_>, mtu: u32, bridge_index: u32) -> Result<()> {
-        self.new_veth(host_name, peer_name, peer_netns, mtu, Some(bridge_index))
+        self.add_veth(&VethSpec {
+            host_name,
+            peer_name,
+            peer_netns,
+            mtu,
+            bridge: Some(bridge_index),
+            peer_mac: None,
+        })
     }
 
-    fn new_veth(&mut self, host_name: &str, peer_name: &str, peer_netns: BorrowedFd<'_>, mtu: u32, bridge: Option<u32>) -> Result<()> {
+    /// Creates a veth pair as `spec` says, in one request (the peer stays down: the kernel
+    /// cannot open it before the pair is complete). See also
+    /// [`connect_container`](Self::connect_container).
+    pub fn add_veth(&mut self, spec: &VethSpec<'_>) -> Result<()> {
+        let VethSpec {
+            host_name,
+            peer_name,
+            peer_netns,
+            mtu,
+            bridge,
+            peer_mac,
+        } = *spec;
         check_ifname(host_name)?;
         check_ifname(peer_name)?;
         let mut peer = by_name(peer_name);
         if mtu > 0 {
             peer.attributes.push(LinkAttribute::Mtu(mtu));
+        }
+        if let Some(mac) = peer_mac {
+            peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
         }
         peer.attributes.push(LinkAttribute::NetNsFd(peer_netns.as_raw_fd()));
         let mut msg = by_name(host_name);
@@ -172,7 +233,47 @@ impl Netlink {
 
     /// Sets the link `name` up.
     pub fn link_up(&mut self, name: &str) -> Result<()> {
-        self.set_flags(name, true)
+        self.set_flags(name, true)?;
+        self.sync_link_state(name);
+        Ok(())
+    }
+
+    /// Makes the kernel apply the link's pending carrier change now (an ethtool "get link",
+    /// which runs the link's pending linkwatch event) instead of up to a second later: until
+    /// then its operational state is not up and IPv6 neither joins the solicited-node groups
+    /// of its addresses nor answers neighbour solicitations for them (the first IPv6 packet to
+    /// a new container or to a bridge's gateway would wait a retransmission, 1 s). Best
+    /// effort; returns the carrier.
+    pub fn sync_link_state(&mut self, name: &str) -> bool {
+        if name.len() > super::IFNAME_MAX {
+            return false;
+        }
+        let mut value = EthtoolValue { cmd: ETHTOOL_GLINK, data: 0 };
+        let mut ifr = IfreqData {
+            name: [0; 16],
+            data: &mut value,
+            pad: [0; 16],
+        };
+        ifr.name[..name.len()].copy_from_slice(name.as_bytes());
+        // SAFETY: SIOCETHTOOL reads a `struct ifreq` (40 bytes, `ifr` is that size, its name
+        // NUL-terminated) whose `ifr_data` points to `value`, a live `struct ethtool_value` the
+        // kernel fills for ETHTOOL_GLINK; both outlive the call. A netlink socket passes
+        // device ioctls to its own network namespace.
+        let rc = unsafe { libc::ioctl(self.sock.as_raw_fd(), SIOCETHTOOL as _, &mut ifr as *mut IfreqData) };
+        rc == 0 && value.data != 0
+    }
+
+    /// The name of the link with index `index`.
+    pub fn link_name(&mut self, index: u32) -> Result<Option<String>> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        match self.get(RouteNetlinkMessage::GetLink(msg)) {
+            Ok(RouteNetlinkMessage::NewLink(link)) => Ok(Some(summary(&link).name)),
+            Ok(_) => Ok(None),
+            Err(e) if e.errno == ENODEV => Ok(None),
+            Err(e) => Err(e.named(format!("look up link #{index}"))),
+        }
     }
 
     /// Sets the link `name` down.
