@@ -5,5 +5,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 SKIFF_SETUP_NO_BUILD=1 ./scripts/setup.sh
-cargo test --workspace --profile ci -- --test-threads=2
+cargo test --workspace --profile ci --no-fail-fast -- --test-threads=2
 cargo clippy --workspace --all-targets --profile ci -- -D warnings

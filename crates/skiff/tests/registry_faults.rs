@@ -168,6 +168,12 @@ fn a_pull_that_gives_up_or_is_killed_is_resumed_by_the_next() {
     let now = partials(&s)[0];
     assert!(now > kept[0], "the killed pull added nothing: {now} vs {}", kept[0]);
 
+    // The proxy logs a request when its connection ends: wait for the killed one's entry.
+    assert!(
+        common::eventually(10, || blob_gets(&proxy, &big).iter().any(|r| r.faults.contains(&"throttle"))),
+        "{:?}",
+        proxy.requests()
+    );
     proxy.set_faults(Faults::default());
     proxy.clear_log();
     s.ok(&["pull", "-q", NOVERIFY, &name]);
