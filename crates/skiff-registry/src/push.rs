@@ -106,7 +106,7 @@ pub fn push(store: &Store, name: &str, dest: Option<&str>, opts: &PushOptions, p
         if plain {
             converted = true;
             progress.message(&format!("{}: Preparing (gzip)", short(&l.diff_id)));
-            blobs.push(gzip_to(&path, work.path(), layer_type(fmt, true)?)?);
+            blobs.push(gzip_to(&path, &work.path().join(&l.diff_id[7..]), gzip_type(fmt))?);
         } else {
             let zstd = l.media_type == media::OCI_LAYER_ZSTD;
             if zstd && fmt == PushFormat::V2s2 {
@@ -118,7 +118,7 @@ pub fn push(store: &Store, name: &str, dest: Option<&str>, opts: &PushOptions, p
             let mt = if zstd {
                 media::OCI_LAYER_ZSTD.to_string()
             } else {
-                layer_type(fmt, false)?.to_string()
+                gzip_type(fmt).to_string()
             };
             converted |= mt != l.media_type;
             blobs.push(Blob {
@@ -176,11 +176,12 @@ fn manifest_type(fmt: PushFormat) -> String {
     .to_string()
 }
 
-fn layer_type(fmt: PushFormat, _was_plain: bool) -> Result<&'static str> {
-    Ok(match fmt {
+/// The gzip'd layer media type of a manifest format.
+fn gzip_type(fmt: PushFormat) -> &'static str {
+    match fmt {
         PushFormat::Oci => media::OCI_LAYER_GZIP,
         PushFormat::V2s2 => media::DOCKER_LAYER_GZIP,
-    })
+    }
 }
 
 /// Repositories of the same registry the image was pulled from or pushed to: a registry
@@ -197,9 +198,9 @@ fn mount_sources(image: &Image, dest: &Reference) -> Vec<String> {
     out
 }
 
-/// gzip's a plain tar into `dir`, hashing the result.
-fn gzip_to(src: &std::path::Path, dir: &std::path::Path, media_type: &str) -> Result<Blob> {
-    let path = dir.join(format!("layer-{}", std::process::id() as u64 ^ rand_u64()));
+/// gzip's the plain tar `src` into the file `path`, hashing the result.
+fn gzip_to(src: &std::path::Path, path: &std::path::Path, media_type: &str) -> Result<Blob> {
+    let path = path.to_path_buf();
     let mut input = File::open(src).map_err(|e| Error::io("opening", src, e))?;
     let out = File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
     let hashing = HashWriter {
@@ -217,12 +218,6 @@ fn gzip_to(src: &std::path::Path, dir: &std::path::Path, media_type: &str) -> Re
         media_type: media_type.into(),
         path,
     })
-}
-
-fn rand_u64() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 struct HashWriter<W> {
