@@ -19,7 +19,12 @@ fn refused(s: &Store, args: &[&str], code: i32, needle: &str) {
 #[test]
 fn bad_run_flags() {
     let s = Store::new();
-    refused(&s, &["run", "--rm", "--pull", "never", "no-such-image"], 125, "Unable to find image 'no-such-image");
+    refused(
+        &s,
+        &["run", "--rm", "--pull", "never", "no-such-image"],
+        125,
+        "Unable to find image 'no-such-image",
+    );
     // The default --pull missing tries the registry (a loopback port nobody serves: no traffic
     // leaves the machine): Docker's two lines, the same exit code, nothing added.
     let before = s.ok(&["images", "-q"]);
@@ -27,7 +32,10 @@ fn bad_run_flags() {
     let lines: Vec<&str> = e.trim_end().lines().collect();
     assert_eq!(lines.len(), 2, "{e}");
     assert_eq!(lines[0], "Unable to find image '127.0.0.1:1/no/such:img' locally");
-    assert!(lines[1].starts_with("Error: 127.0.0.1:1: ") && lines[1].to_lowercase().contains("connect"), "{e}");
+    assert!(
+        lines[1].starts_with("Error: 127.0.0.1:1: ") && lines[1].to_lowercase().contains("connect"),
+        "{e}"
+    );
     assert_eq!(s.ok(&["images", "-q"]), before);
     refused(
         &s,
