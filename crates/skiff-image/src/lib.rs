@@ -13,7 +13,7 @@ mod changes;
 mod commit;
 mod compress;
 mod diff;
-mod digest;
+pub mod digest;
 mod error;
 mod history;
 mod import;

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use oci_client::RegistryOperation;
 use oci_spec::image::ImageManifest;
-use sha2::{Digest as _, Sha256};
 use skiff_image::reference::Reference;
 use skiff_image::{Image, Store};
 
@@ -152,7 +151,7 @@ pub fn push(store: &Store, name: &str, dest: Option<&str>, opts: &PushOptions, p
     } else {
         (stored_manifest, stored_type.clone())
     };
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    let digest = skiff_image::digest::sha256_of(&body);
     let size = body.len() as u64;
     let ct = reqwest::header::HeaderValue::from_str(&content_type).map_err(|e| Error::Other(e.to_string()))?;
     rt.block_on(remote.client.push_manifest_raw(&remote.at(&tag), body, ct))
@@ -203,39 +202,17 @@ fn gzip_to(src: &std::path::Path, path: &std::path::Path, media_type: &str) -> R
     let path = path.to_path_buf();
     let mut input = File::open(src).map_err(|e| Error::io("opening", src, e))?;
     let out = File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
-    let hashing = HashWriter {
-        inner: BufWriter::with_capacity(256 * 1024, out),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let hashing = skiff_image::digest::HashWriter::new(BufWriter::with_capacity(256 * 1024, out));
     let mut gz = flate2::GzBuilder::new().write(hashing, flate2::Compression::fast());
     std::io::copy(&mut input, &mut gz).map_err(|e| Error::io("compressing", src, e))?;
-    let mut hashing = gz.finish().map_err(|e| Error::io("compressing", src, e))?;
-    hashing.inner.flush().map_err(|e| Error::io("writing", &path, e))?;
+    let (digest, size, mut out) = gz.finish().map_err(|e| Error::io("compressing", src, e))?.finish();
+    out.flush().map_err(|e| Error::io("writing", &path, e))?;
     Ok(Blob {
-        digest: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
-        size: hashing.count,
+        digest,
+        size,
         media_type: media_type.into(),
         path,
     })
-}
-
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 enum Sent {
