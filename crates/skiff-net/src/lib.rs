@@ -7,7 +7,9 @@
 //! - [`netlink`]: bridges, veth pairs, addresses, routes, links up, over a synchronous netlink
 //!   socket (no async runtime on the container start path, no `ip` command);
 //! - [`nft`]: our own nftables table: masquerade for a network's outbound traffic, DNAT for
-//!   published ports, per container rules added and removed.
+//!   published ports, per container rules added and removed;
+//! - [`rootless`]: rootless containers' networks through a user-mode helper (pasta or
+//!   slirp4netns): interface, address, route and published ports in the container's namespace.
 
 mod error;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod ipam;
 pub mod netlink;
 pub mod nft;
 mod fsutil;
+pub mod rootless;
 pub mod routes;
 
 pub use error::{Error, Result};
