@@ -36,6 +36,8 @@ pub struct Engine {
     pub monitor: PathBuf,
     pub exe: PathBuf,
     pub driver: String,
+    /// The `skiff-dns` binary (default: beside the running executable; `$SKIFF_DNS`).
+    pub dns_server: PathBuf,
 }
 
 /// 64 random hex digits (Docker's id form).
@@ -76,6 +78,9 @@ impl Engine {
             .clone()
             .or_else(|| std::env::var_os("SKIFF_MONITOR").map(PathBuf::from))
             .unwrap_or_else(|| exe.parent().unwrap_or(Path::new("/")).join("skiff-monitor"));
+        let dns_server = std::env::var_os("SKIFF_DNS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| exe.parent().unwrap_or(Path::new("/")).join("skiff-dns"));
         let env_driver = std::env::var("SKIFF_STORAGE_DRIVER").ok();
         let driver = match opts.storage_driver.as_deref().or(env_driver.as_deref()) {
             None | Some("") | Some("overlay") | Some("overlay2") => crate::record::DRIVER_OVERLAY.to_string(),
@@ -91,6 +96,7 @@ impl Engine {
             monitor,
             exe,
             driver,
+            dns_server,
         })
     }
 
@@ -244,6 +250,7 @@ impl Engine {
         if let Ok(c) = self.runtime.load(&rec.id) {
             c.delete(true)?;
         }
+        self.net_teardown(rec);
         rootfs::unmount(&dir)?;
         rec.save(&dir.record())
     }
@@ -315,10 +322,11 @@ impl Engine {
             let (k, v) = l.split_once('=').unwrap_or((l, ""));
             labels.insert(k.to_string(), v.to_string());
         }
-        let hc = host_config(req)?;
+        let mut hc = host_config(req)?;
+        let asked_net = req.network.clone().unwrap_or_else(crate::network::default_network);
         let hostname = match &req.hostname {
             Some(h) => h.clone(),
-            None if hc.network_mode == "host" => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            None if asked_net == "host" => nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
             None => id[..12].to_string(),
         };
         let config = Config {
@@ -343,6 +351,23 @@ impl Engine {
         if let Some(s) = &config.stop_signal {
             units::signal(s)?;
         }
+        let mut config = config;
+        let image_ports: Vec<String> = ic.exposed_ports().clone().unwrap_or_default();
+        for p in image_ports
+            .iter()
+            .cloned()
+            .chain(req.expose.iter().flat_map(|e| crate::ports::parse_expose(e).unwrap_or_default()))
+        {
+            let key = if p.contains('/') { p } else { format!("{p}/tcp") };
+            config.exposed_ports.insert(key, serde_json::json!({}));
+        }
+        for e in &req.expose {
+            crate::ports::parse_expose(e)?;
+        }
+        for k in hc.port_bindings.keys() {
+            config.exposed_ports.insert(k.clone(), serde_json::json!({}));
+        }
+        hc.publish_all_ports = req.publish_all;
         if config.entrypoint.is_empty() && config.cmd.is_empty() {
             return Err(Error::Invalid("No command specified".into()));
         }
@@ -362,7 +387,7 @@ impl Engine {
                 return Err(Error::Invalid(format!("Duplicate mount point: {}", m.destination)));
             }
         }
-        Ok(ContainerRecord {
+        let mut rec = ContainerRecord {
             id,
             name,
             created: skiff_monitor::time::now(),
@@ -380,7 +405,17 @@ impl Engine {
             restart_count: 0,
             manually_stopped: false,
             driver: self.driver.clone(),
-        })
+            network_settings: Default::default(),
+        };
+        self.resolve_network(req, &mut rec)?;
+        if let crate::network::Mode::Container(other) = crate::network::mode(&rec.host_config.network_mode) {
+            rec.config.hostname = self.load(other)?.config.hostname;
+        }
+        if rec.host_config.network_mode == "host" && !rec.host_config.port_bindings.is_empty() {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+            rec.host_config.port_bindings.clear();
+        }
+        Ok(rec)
     }
 
     /// Named and anonymous volumes are created (Docker creates a named volume on first use).
@@ -478,13 +513,22 @@ fn seccomp_file(hc: &HostConfig) -> Option<&str> {
 
 fn host_config(req: &CreateRequest) -> Result<HostConfig> {
     let mut hc = HostConfig {
-        network_mode: req.network.clone().unwrap_or_else(|| "none".into()),
+        port_bindings: crate::ports::bindings(&req.publish)?,
+        dns: req.dns.clone(),
+        dns_search: req.dns_search.clone(),
+        dns_options: req.dns_options.clone(),
+        extra_hosts: req.add_hosts.clone(),
         ..Default::default()
     };
-    match hc.network_mode.as_str() {
-        "none" | "host" => {}
-        "bridge" | "default" => hc.network_mode = "none".into(),
-        other => return Err(Error::Invalid(format!("network {other} not found"))),
+    for d in &hc.dns {
+        d.parse::<std::net::IpAddr>().map_err(|_| Error::Invalid(format!("{d} is not an ip address")))?;
+    }
+    for h in &hc.extra_hosts {
+        if crate::network::etc::parse_add_host(h).is_none() {
+            return Err(Error::Invalid(format!(
+                "invalid argument \"{h}\" for \"--add-host\" flag: invalid IP address in add-host"
+            )));
+        }
     }
     apply_resources(&mut hc, &req.resources)?;
     hc.ulimits = req.ulimits.iter().map(|u| units::ulimit(u)).collect::<Result<_>>()?;

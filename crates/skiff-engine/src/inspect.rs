@@ -64,7 +64,28 @@ impl Engine {
             },
             "Mounts": rec.mounts,
             "Config": rec.config,
-            "NetworkSettings": {"Networks": {rec.host_config.network_mode.clone(): {}}, "Ports": {}},
+            "NetworkSettings": network_settings(rec),
         })
     }
+}
+
+/// Docker's `NetworkSettings`, with the legacy top-level fields of the first network.
+fn network_settings(rec: &ContainerRecord) -> serde_json::Value {
+    let ns = &rec.network_settings;
+    let mut v = serde_json::to_value(ns).unwrap_or_default();
+    let first = ns.networks.values().min_by_key(|e| (e.interface.len(), e.interface.clone()));
+    let get = |f: fn(&crate::record::Endpoint) -> String| first.map(f).unwrap_or_default();
+    v["IPAddress"] = get(|e| e.ip_address.clone()).into();
+    v["IPPrefixLen"] = first.map_or(0, |e| e.ip_prefix_len).into();
+    v["Gateway"] = get(|e| e.gateway.clone()).into();
+    v["MacAddress"] = get(|e| e.mac_address.clone()).into();
+    v["GlobalIPv6Address"] = get(|e| e.global_ipv6_address.clone()).into();
+    v["EndpointID"] = get(|e| e.endpoint_id.clone()).into();
+    if ns.networks.is_empty() {
+        let mode = rec.host_config.network_mode.clone();
+        if !mode.starts_with("container:") {
+            v["Networks"] = serde_json::json!({ mode: {} });
+        }
+    }
+    v
 }

@@ -35,6 +35,19 @@ pub struct CreateRequest {
     pub stop_timeout: Option<i64>,
     pub labels: Vec<String>,
     pub network: Option<String>,
+    /// `--ip`, `--ip6`, `--network-alias`, `--mac-address` (for the `--network` given).
+    pub ip: Option<String>,
+    pub ip6: Option<String>,
+    pub aliases: Vec<String>,
+    pub mac_address: Option<String>,
+    pub add_hosts: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `-p` specs, `-P`, `--expose`.
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub expose: Vec<String>,
     pub auto_remove: bool,
     pub log_opts: Vec<String>,
 }

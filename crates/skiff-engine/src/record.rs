@@ -58,6 +58,7 @@ pub struct ContainerRecord {
     pub manually_stopped: bool,
     /// "overlay2" (also when empty: older records) or "vfs", the copying fallback.
     pub driver: String,
+    pub network_settings: NetworkSettings,
 }
 
 pub const DRIVER_OVERLAY: &str = "overlay2";
@@ -90,6 +91,8 @@ pub struct Config {
     pub labels: BTreeMap<String, String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    /// "80/tcp" -> {} (the image's and `--expose`'s; `-P` publishes them).
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -139,6 +142,84 @@ pub struct HostConfig {
     pub auto_remove: bool,
     pub network_mode: String,
     pub log_config: LogConfig,
+    /// `-p`: "80/tcp" -> bindings (an empty host port: one the kernel picks at start).
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    pub publish_all_ports: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`).
+    pub extra_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// Docker's `NetworkSettings`: the networks a container is connected to (what was asked for
+/// and, while it runs, what it got) and its published ports.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkSettings {
+    pub networks: BTreeMap<String, Endpoint>,
+    /// While running: "80/tcp" -> the host ports it got (None: exposed, not published).
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    /// `/proc/<init>/ns/net` while running.
+    pub sandbox_key: String,
+    /// Rootless: the pasta/slirp4netns process that gives the container its network.
+    #[serde(rename = "SkiffRootlessNet", skip_serializing_if = "Option::is_none")]
+    pub rootless_net: Option<skiff_net::rootless::Attached>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct IpamConfig {
+    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
+    pub ipv4: String,
+    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
+}
+
+/// One network connection (Docker's `EndpointSettings`). The `IPAMConfig`, aliases and the
+/// requested MAC are what the user asked for; the addresses are what the last start got
+/// (cleared when the container stops).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct Endpoint {
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfig>,
+    #[serde(rename = "Aliases")]
+    pub aliases: Vec<String>,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "Gateway")]
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    /// `--mac-address`.
+    #[serde(rename = "SkiffRequestedMac", skip_serializing_if = "String::is_empty")]
+    pub requested_mac: String,
+    /// The interface in the container (eth0, eth1, ... in the order of connection).
+    #[serde(rename = "SkiffInterface")]
+    pub interface: String,
+    /// The host end of its veth pair, while running.
+    #[serde(rename = "SkiffHostInterface", skip_serializing_if = "String::is_empty")]
+    pub host_interface: String,
 }
 
 /// A resolved mount, as inspect's `Mounts` shows it.

@@ -28,7 +28,6 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where `--init`'s init comes from on the host (Debian's `tini`), and where it goes.
@@ -128,6 +127,8 @@ pub struct Inputs<'a> {
     /// A seccomp profile from `--security-opt seccomp=FILE`, already read.
     pub seccomp_file: Option<Value>,
     pub rootless: bool,
+    /// A network namespace to join (`--network container:OTHER`).
+    pub netns: Option<String>,
 }
 
 pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
@@ -166,8 +167,10 @@ pub fn build(rec: &ContainerRecord, inp: &Inputs) -> Result<Value> {
         process["rlimits"] = json!(rlimits);
     }
     let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
-    if hc.network_mode != "host" {
-        namespaces.push(json!({"type": "network"}));
+    match &inp.netns {
+        Some(path) => namespaces.push(json!({"type": "network", "path": path})),
+        None if hc.network_mode != "host" => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     if inp.rootless {
         // Nested in the rootless user namespace, mapping all of its ids (see `rootless`).

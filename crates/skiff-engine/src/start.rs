@@ -79,6 +79,7 @@ impl Engine {
         let dir = self.layout.container(id);
         let r = self.start_locked(&mut rec, opts);
         if let Err(e) = &r {
+            self.net_teardown(&mut rec);
             let _ = rootfs::unmount(&dir);
             if rec.state.status == Status::Restarting {
                 rec.state.status = Status::Exited;
@@ -106,6 +107,8 @@ impl Engine {
         } else {
             rec.config.working_dir.clone()
         };
+        let plan = self.net_prepare(rec)?;
+        skiff_core::timing::mark("engine: network prepared");
         let seccomp_file = match std::fs::read(dir.path().join("seccomp.json")) {
             Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))?),
             Err(_) => None,
@@ -118,6 +121,7 @@ impl Engine {
             cwd,
             seccomp_file,
             rootless: self.rootless,
+            netns: plan.join.clone(),
         };
         // The config goes to skiff-core in memory: no config.json is written or parsed.
         let config = spec::build(rec, &inputs)?;
@@ -127,7 +131,7 @@ impl Engine {
         let _ = std::fs::remove_file(dir.exit());
         let _ = std::fs::remove_file(dir.monitor_file());
         skiff_core::timing::mark("engine: OCI config made");
-        let (init, monitor) = self.spawn(rec, opts, config)?;
+        let (init, monitor) = self.spawn(rec, opts, config, &plan)?;
         skiff_core::timing::mark("engine: monitor reports the container started");
         rec.state.status = Status::Running;
         rec.state.pid = init;
@@ -137,6 +141,7 @@ impl Engine {
         rec.state.exit_code = 0;
         rec.state.error.clear();
         rec.state.oom_killed = false;
+        self.net_started(rec);
         rec.save(&dir.record())
     }
 
@@ -166,7 +171,7 @@ impl Engine {
     }
 
     /// Forks the monitor; returns (init pid, monitor pid) once the container runs.
-    fn spawn(&self, rec: &ContainerRecord, opts: StartOptions, config: oci_spec::runtime::Spec) -> Result<(i32, i32)> {
+    fn spawn(&self, rec: &ContainerRecord, opts: StartOptions, config: oci_spec::runtime::Spec, plan: &crate::network::Plan) -> Result<(i32, i32)> {
         let tty = rec.config.tty;
         let stdio = Stdio {
             stdin: if !tty && rec.config.open_stdin { Some(swap(pipe()?)) } else { None },
@@ -190,7 +195,7 @@ impl Engine {
                         unsafe { libc::_exit(1) };
                     }
                 }
-                let err = self.monitor_child(rec, stdio, opts, &sync_w, argv, config);
+                let err = self.monitor_child(rec, stdio, opts, &sync_w, argv, (config, plan));
                 let _ = nix::unistd::write(&sync_w, format!("err {err}\n").as_bytes());
                 // SAFETY: exiting the forked child.
                 unsafe { libc::_exit(1) };
@@ -234,7 +239,7 @@ impl Engine {
         opts: StartOptions,
         sync: &OwnedFd,
         mut argv: Vec<String>,
-        config: oci_spec::runtime::Spec,
+        (config, plan): (oci_spec::runtime::Spec, &crate::network::Plan),
     ) -> String {
         let devnull = match nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
             Ok(fd) => fd,
@@ -271,6 +276,12 @@ impl Engine {
             // SAFETY: TIOCSWINSZ with a winsize we own on the pty master.
             unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         }
+        // The network, between create and start: the namespace exists, the program waits.
+        if let Err(e) = self.net_attach(plan, rec, c.rec.pid) {
+            let _ = c.delete(true);
+            return e.to_string();
+        }
+        skiff_core::timing::mark("engine: network attached");
         if let Err(e) = c.start() {
             let _ = c.delete(true);
             return e.to_string();

@@ -136,6 +136,16 @@ impl Nft {
         exec::apply(&self.program, &script)
     }
 
+    /// Whether a network's rules are in place (read over netlink, ~0.2 ms): the engine's check
+    /// before it calls [`Nft::add_network`] (an `nft` run) on a container's start.
+    pub fn network_present(&self, bridge: &str) -> Result<bool> {
+        let tag = [rules::NET_TAG, bridge].concat();
+        if !self.base_present()? {
+            return Ok(false);
+        }
+        Ok(nl::list(TABLE_NAME, "isolate")?.iter().any(|r| r.comment.as_deref() == Some(tag.as_str())))
+    }
+
     /// Removes a network's rules (none: nothing to do).
     pub fn remove_network(&self, bridge: &str) -> Result<()> {
         rules::check_name("bridge name", bridge, 15)?;

@@ -62,10 +62,26 @@ fn ps_value(rec: &ContainerRecord, trunc: bool) -> Value {
         "State": rec.state.status.as_str(),
         "Names": rec.name,
         "Labels": rec.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        "Ports": "",
+        "Ports": ports_text(rec),
         "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
-        "Networks": rec.host_config.network_mode,
+        "Networks": if rec.network_settings.networks.is_empty() {
+            rec.host_config.network_mode.clone()
+        } else {
+            rec.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(",")
+        },
     })
+}
+
+/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`.
+fn ports_text(rec: &ContainerRecord) -> String {
+    let mut out = Vec::new();
+    for (key, binds) in &rec.network_settings.ports {
+        match binds {
+            Some(b) if !b.is_empty() => out.extend(b.iter().map(|b| format!("{}:{}->{key}", b.host_ip, b.host_port))),
+            _ => out.push(key.clone()),
+        }
+    }
+    out.join(", ")
 }
 
 fn matches(rec: &ContainerRecord, filter: &str) -> Result<bool> {

@@ -2,6 +2,7 @@
 
 mod containers;
 pub mod images;
+mod network;
 mod progress;
 pub mod registry;
 mod run;
@@ -66,10 +67,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Update(a) => containers::update(&e, a),
-        Cmd::Port { container, .. } => {
-            e.resolve(&container).map_err(|x| crate::fail(x.to_string()))?;
-            Ok(0)
-        }
+        Cmd::Port { container, port } => network::port(&e, &container, port.as_deref()),
+        Cmd::Network { cmd } => network::network(&e, cmd),
         Cmd::Container { cmd: ContainerCmd::Prune(a) } => containers::prune(&e, a),
         Cmd::Commit(a) => images::commit(&e, a),
         Cmd::Export(a) => containers::export(&e, a),
