@@ -42,6 +42,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
-        Error::Io { op, path: path.display().to_string(), source }
+        Error::Io {
+            op,
+            path: path.display().to_string(),
+            source,
+        }
     }
 }

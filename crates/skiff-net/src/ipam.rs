@@ -159,7 +159,7 @@ fn pick(net: &Network, st: &mut State, sub: &Subnet, owner: &str, requested: Opt
             )));
         }
         if r == sub.gateway || st.addresses.contains_key(&r) {
-            return Err(Error::Conflict("Address already in use".into()));
+            return Err(Error::Conflict(format!("Address already in use: {r} on network {}", net.name)));
         }
         st.addresses.insert(r, owner.to_string());
         return Ok((r, true));

@@ -11,12 +11,12 @@
 //! - [`rootless`]: rootless containers' networks through a user-mode helper (pasta or
 //!   slirp4netns): interface, address, route and published ports in the container's namespace.
 
-mod error;
 pub mod config;
+mod error;
+mod fsutil;
 pub mod ipam;
 pub mod netlink;
 pub mod nft;
-mod fsutil;
 pub mod rootless;
 pub mod routes;
 

@@ -71,6 +71,13 @@ impl Store {
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("DOCKER_CONFIG", home.join(".docker"))
             .env_remove("REGISTRY_AUTH_FILE");
+        // Tests outside `tests/network.rs` run on the host's network namespace: their
+        // containers default to `none` there, so that no bridge or nftables table of ours is
+        // left on the host. tests/network.rs runs skiff in namespaces of its own, with
+        // Docker's default (`bridge`).
+        if std::env::var_os("SKIFF_DEFAULT_NETWORK").is_none() {
+            c.env("SKIFF_DEFAULT_NETWORK", "none");
+        }
         c
     }
 
