@@ -140,7 +140,9 @@ impl Runtime {
             preserve_fds: opts.preserve_fds,
             cgroup_mounts: cgroups.mounts_for(manager.as_ref().unwrap_or(&rootless::own_cgroups(&cgroups))),
             seccomp: seccomp.as_ref(),
-            host_root: nix::unistd::geteuid().is_root(),
+            // Root of the host's user namespace only: a rootless engine is root in its pause
+            // user namespace, and its init must open up to it (`/proc/<init>/ns/net` for pasta).
+            host_root: nix::unistd::geteuid().is_root() && !rootless::in_user_namespace(),
             self_join,
         };
         timing::mark("create: exec fifo and channel");
