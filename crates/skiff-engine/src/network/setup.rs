@@ -396,11 +396,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Rootless: pasta (or slirp4netns) for the container's namespace; what it gave is left in
+    /// Rootless: pasta (or slirp4netns, or the one `SKIFF_ROOTLESS_NETWORK` names) for the
+    /// container's namespace; what it gave is left in
     /// `<dir>/rootless-net.json` for the engine to record, and resolv.conf points at its DNS.
     fn rootless_attach(&self, rec: &ContainerRecord, pid: i32, ports: &[skiff_net::rootless::PortMap]) -> Result<()> {
         let dir = self.layout.container(&rec.id);
+        // SKIFF_ROOTLESS_NETWORK=pasta|slirp4netns picks the helper; unset: pasta if found,
+        // else slirp4netns.
+        let backend = match std::env::var("SKIFF_ROOTLESS_NETWORK").unwrap_or_default().as_str() {
+            "" => None,
+            "pasta" => Some(skiff_net::rootless::Backend::Pasta),
+            "slirp4netns" => Some(skiff_net::rootless::Backend::Slirp4netns),
+            other => return Err(Error::Invalid(format!("SKIFF_ROOTLESS_NETWORK={other}: expected pasta or slirp4netns"))),
+        };
         let opts = skiff_net::rootless::Options {
+            backend,
             ports: ports.to_vec(),
             log_file: Some(dir.path().join("rootless-net.log")),
             ..Default::default()
