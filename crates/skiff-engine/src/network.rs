@@ -211,6 +211,11 @@ impl Engine {
                         ));
                     }
                     rec.host_config.network_mode = "bridge".into();
+                    let ep = Endpoint {
+                        interface: "eth0".into(),
+                        ..Default::default()
+                    };
+                    rec.network_settings.networks = BTreeMap::from([("bridge".to_string(), ep)]);
                     return Ok(());
                 }
                 let net = self.network(name)?;

@@ -281,7 +281,6 @@ impl Engine {
             let _ = c.delete(true);
             return e.to_string();
         }
-        skiff_core::timing::mark("engine: network attached");
         if let Err(e) = c.start() {
             let _ = c.delete(true);
             return e.to_string();

@@ -767,3 +767,32 @@ fn bad_input_is_refused_and_nothing_is_half_made() {
     let err = s.fails(&["network", "rm", "bridge"]);
     assert!(err.contains("pre-defined"), "{err}");
 }
+
+#[test]
+fn addresses_a_crash_left_taken_are_recovered_when_the_network_runs_out() {
+    let s = NetStore::new();
+    // A /29: the gateway .1 and five addresses .2-.6 for containers.
+    s.ok(&["network", "create", "--subnet", "10.90.0.0/29", "tiny"]);
+    let ipam = s.net_dir("tiny").join("ipam.json");
+    // A start that crashed after taking .2, before recording it anywhere.
+    let stale = "f".repeat(64);
+    std::fs::write(&ipam, format!("{{\"Gateways\":[\"10.90.0.1\"],\"Addresses\":{{\"10.90.0.2\":\"{stale}\"}}}}")).unwrap();
+    for i in 0..5 {
+        s.ok(&["run", "-d", "--name", &format!("t{i}"), "--network", "tiny", "busybox", "sleep", "100"]);
+    }
+    let mut ips: Vec<String> = (0..5).map(|i| s.ip_of(&format!("t{i}"))).collect();
+    ips.sort();
+    assert_eq!(ips, ["10.90.0.2", "10.90.0.3", "10.90.0.4", "10.90.0.5", "10.90.0.6"]);
+    assert!(!std::fs::read_to_string(&ipam).unwrap().contains(&stale));
+    // Really full now: a clear error, the container not started, nothing taken.
+    let err = s.fails(&["run", "-d", "--name", "t5", "--network", "tiny", "busybox", "sleep", "100"]);
+    assert!(err.contains("no available IPv4 addresses on network tiny"), "{err}");
+    assert_eq!(s.inspect("t5", "{{.State.Status}}"), "created");
+    // One stops: its address is free for the next.
+    s.ok(&["stop", "-t", "0", "t3"]);
+    s.ok(&["start", "t5"]);
+    assert_eq!(
+        s.ok(&["exec", "t5", "cat", "/etc/hosts"]).lines().last().unwrap().split('\t').next().unwrap(),
+        s.ip_of("t5")
+    );
+}

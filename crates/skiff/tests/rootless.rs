@@ -427,6 +427,12 @@ fn rootless_network(backend: &str, choose: bool) {
         .ok(&["inspect", "-f", "{{.NetworkSettings.SkiffRootlessNet.gateway}}", "web"])
         .trim()
         .to_string();
+    // Docker's own fields say the same.
+    assert_eq!(
+        u.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}", "web"])
+            .trim(),
+        format!("{ip} {gw}")
+    );
     let inside = u.ok(&["exec", "web", "sh", "-c", "ip -4 -o addr show dev eth0; ip route show default"]);
     assert!(inside.contains(&format!("inet {ip}/")), "inspect says {ip}: {inside}");
     assert!(inside.contains(&format!("default via {gw} ")), "inspect says gateway {gw}: {inside}");

@@ -103,6 +103,7 @@ impl Engine {
                     plan.veths.push(self.net_prepare_one(rec, name)?.veths.remove(0));
                 }
                 self.publish(rec)?;
+                skiff_core::timing::mark("network: ports published");
                 self.write_net_etc(rec)?;
                 Ok(plan)
             }
@@ -130,6 +131,7 @@ impl Engine {
             .get(&ep.network_id)
             .map_err(|_| Error::Invalid(format!("network {name} not found")))?;
         self.ensure_bridge(&net)?;
+        skiff_core::timing::mark("network: bridge checked");
         let mut want: Vec<IpAddr> = Vec::new();
         if let Some(c) = &ep.ipam_config {
             want.extend(c.ipv4.parse::<IpAddr>().ok());
@@ -167,6 +169,7 @@ impl Engine {
                 gateways.push(sub.gateway);
             }
         }
+        skiff_core::timing::mark("network: address allocated");
         let mac = match ep.requested_mac.as_str() {
             "" => ipam::mac_for(ips[0]),
             m => super::parse_mac(m)?,
@@ -452,6 +455,11 @@ impl Engine {
         if let Ok(b) = std::fs::read(&path) {
             rec.network_settings.rootless_net = serde_json::from_slice(&b).ok();
             let _ = std::fs::remove_file(&path);
+            // What pasta/slirp4netns gave, where Docker's tools look for it.
+            if let (Some(a), Some(ep)) = (&rec.network_settings.rootless_net, rec.network_settings.networks.values_mut().next()) {
+                ep.ip_address = a.container_ip.map(|i| i.to_string()).unwrap_or_default();
+                ep.gateway = a.gateway.map(|i| i.to_string()).unwrap_or_default();
+            }
         }
         if rec.state.pid > 0 && mode(&rec.host_config.network_mode) != Mode::Host {
             rec.network_settings.sandbox_key = format!("/proc/{}/ns/net", rec.state.pid);
@@ -468,6 +476,11 @@ impl Engine {
         // joined it (--network container:).
         let ns_lives = has_veth && !self.rootless && ((rec.state.status.is_active() && self.init_alive(rec)) || self.has_joiners(&id));
         let Some(ep) = rec.network_settings.networks.get_mut(name) else { return };
+        // Nothing taken (never started, or released already): nothing to free. An address a
+        // crashed start took without recording it is recovered when the network runs out.
+        if ep.ip_address.is_empty() && ep.global_ipv6_address.is_empty() && ep.host_interface.is_empty() {
+            return;
+        }
         if let Ok(net) = self.networks().and_then(|n| n.get(&ep.network_id).map_err(from_net)) {
             if !net.is_default() {
                 if let Err(e) = skiff_dns::remove(&dns_dir(&net), &id) {
