@@ -65,7 +65,7 @@ fn net_err(e: skiff_net::Error) -> Error {
     }
 }
 
-pub(crate) fn from_net(e: skiff_net::Error) -> Error {
+pub fn from_net(e: skiff_net::Error) -> Error {
     net_err(e)
 }
 

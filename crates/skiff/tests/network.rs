@@ -684,6 +684,15 @@ fn connect_and_disconnect_a_running_container() {
     s.ok(&["network", "rm", "back"]);
     let ls = s.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(ls, "bridge\nfront\nhost\nnone\n");
+    // `inspect` finds networks too; the running container is listed in it.
+    assert_eq!(s.inspect("front", "{{.Name}} {{.Driver}} {{.Scope}}"), "front bridge local");
+    let containers = s.ok(&["network", "inspect", "-f", "{{json .Containers}}", "front"]);
+    assert!(containers.contains("\"Name\":\"api\"") && containers.contains(&s.ip_of("api")), "{containers}");
+    // `system prune` removes the networks no container refers to, not the others.
+    s.ok(&["network", "create", "unused"]);
+    let out = s.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Networks:\nunused\n"), "{out}");
+    assert_eq!(s.ok(&["network", "ls", "--format", "{{.Name}}"]), "bridge\nfront\nhost\nnone\n");
 }
 
 #[test]

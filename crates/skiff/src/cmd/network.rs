@@ -16,7 +16,7 @@ fn err(x: impl std::fmt::Display) -> crate::Failure {
 }
 
 /// Docker's `network inspect` document.
-fn inspect_value(e: &Engine, n: &Network) -> Value {
+pub fn inspect_value(e: &Engine, n: &Network) -> Value {
     let mut containers = serde_json::Map::new();
     for r in e.list().unwrap_or_default() {
         if !r.state.status.is_active() {

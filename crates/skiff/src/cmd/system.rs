@@ -53,6 +53,7 @@ pub fn inspect(e: &Engine, a: InspectArgs, only: Option<&str>) -> Result<i32> {
                 .inspect(n)
                 .map(|v| serde_json::to_value(v).unwrap_or_default())
                 .map_err(|x| x.to_string()),
+            Some("network") => e.network(n).map(|net| super::network::inspect_value(e, &net)).map_err(|x| x.to_string()),
             Some(other) => return Err(fail(format!("\"{other}\" is not a valid value for --type"))),
             None => e
                 .resolve(n)
@@ -60,6 +61,11 @@ pub fn inspect(e: &Engine, a: InspectArgs, only: Option<&str>) -> Result<i32> {
                 .map(|r| e.inspect(&r))
                 .or_else(|_| e.images.resolve(n).map(|i| image_value(&i)))
                 .or_else(|_| e.volumes.inspect(n).map(|v| serde_json::to_value(v).unwrap_or_default()))
+                .or_else(|_| {
+                    e.networks()
+                        .and_then(|nets| nets.get(n).map_err(skiff_engine::network::from_net))
+                        .map(|net| super::network::inspect_value(e, &net))
+                })
                 .map_err(|_| format!("No such object: {n}")),
         };
         match found {
@@ -184,6 +190,12 @@ pub fn system(e: &Engine, cmd: SystemCmd) -> Result<i32> {
             if !removed.is_empty() {
                 println!("Deleted Containers:");
                 removed.iter().for_each(|id| println!("{id}"));
+                println!();
+            }
+            let nets = e.network_prune()?;
+            if !nets.is_empty() {
+                println!("Deleted Networks:");
+                nets.iter().for_each(|n| println!("{n}"));
                 println!();
             }
             let used: std::collections::HashSet<String> = e.list()?.into_iter().map(|r| r.image_id).collect();
