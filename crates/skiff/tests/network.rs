@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{eventually, procs_with, text, Store};
+use common::{eventually, text, Store};
 
 /// A network namespace held by a `sleep` of ours.
 struct Netns {
@@ -125,15 +125,7 @@ impl NetStore {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            text(&o.stdout),
-            text(&o.stderr)
-        );
-        text(&o.stdout)
+        common::succeeded(args, self.run(args))
     }
 
     /// Runs and asserts failure; returns stderr.
@@ -512,11 +504,7 @@ fn a_killed_monitor_then_rm_f_leaves_nothing() {
         .unwrap()
         .parse()
         .unwrap();
-    let root = s.root().to_string_lossy().into_owned();
-    let monitors: Vec<i32> = procs_with(&root)
-        .into_iter()
-        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim() == "skiff-monitor")
-        .collect();
+    let monitors = common::monitors_of(s.root());
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitors[0]), nix::sys::signal::Signal::SIGKILL).unwrap();
     s.ok(&["rm", "-f", "victim"]);

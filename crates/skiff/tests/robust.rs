@@ -175,11 +175,7 @@ fn a_killed_monitor_leaves_a_container_rm_f_cleans() {
     let id = id.trim().to_string();
     let mon: i32 = s.inspect(&id, "{{.State.Pid}}").parse().unwrap();
     assert!(mon > 0);
-    let root = s.path().to_string_lossy().into_owned();
-    let monitors: Vec<i32> = procs_with(&root)
-        .into_iter()
-        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim() == "skiff-monitor")
-        .collect();
+    let monitors = common::monitors_of(s.path());
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitors[0]), nix::sys::signal::Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(100));

@@ -87,15 +87,7 @@ impl Store {
 
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            text(&o.stdout),
-            text(&o.stderr)
-        );
-        text(&o.stdout)
+        succeeded(args, self.run(args))
     }
 
     /// Runs and asserts failure with `code`; returns stderr.
@@ -139,6 +131,26 @@ impl Drop for Store {
             assert!(left.is_empty(), "mounts left under {root}: {left:?}");
         }
     }
+}
+
+/// Asserts that skiff `args` succeeded; its stdout.
+pub fn succeeded(args: &[&str], o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "skiff {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// The `skiff-monitor` processes of the store at `root`.
+pub fn monitors_of(root: &Path) -> Vec<i32> {
+    procs_with(&root.to_string_lossy())
+        .into_iter()
+        .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim() == "skiff-monitor")
+        .collect()
 }
 
 pub fn text(b: &[u8]) -> String {
