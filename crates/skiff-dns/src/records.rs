@@ -52,7 +52,8 @@ pub(crate) struct Lock {
     _file: File,
 }
 
-pub(crate) fn lock(dir: &Path) -> Result<Lock> {
+/// The dir's lock file, opened (created if missing).
+fn lock_file(dir: &Path) -> Result<(File, std::path::PathBuf)> {
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)
@@ -60,6 +61,11 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io("open", &path, e))?;
+    Ok((file, path))
+}
+
+pub(crate) fn lock(dir: &Path) -> Result<Lock> {
+    let (file, path) = lock_file(dir)?;
     file.lock().map_err(|e| Error::io("lock", &path, e))?;
     Ok(Lock { _file: file })
 }
@@ -67,13 +73,7 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock> {
 /// Like [`lock`] but gives up at once (None) if someone else holds it.
 #[cfg_attr(not(feature = "server"), allow(dead_code))] // used by the server
 pub(crate) fn try_lock(dir: &Path) -> Result<Option<Lock>> {
-    let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
+    let (file, path) = lock_file(dir)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(Lock { _file: file })),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
