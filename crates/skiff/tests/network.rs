@@ -338,6 +338,8 @@ fn published_tcp_and_udp_reach_the_container_from_the_host_and_from_containers()
     let gw = s.inspect("srv", "{{.NetworkSettings.Gateway}}");
     let got = s.ok(&["run", "--rm", "busybox", "wget", "-qO-", &format!("http://{gw}:18081/f")]);
     assert_eq!(got, "published-ok\n");
+    // And the container its own published port (hairpin mode on its bridge port).
+    assert_eq!(s.ok(&["exec", "srv", "wget", "-qO-", &format!("http://{gw}:18081/f")]), "published-ok\n");
     // ps shows the mappings; stop removes the rules, start brings them back.
     let ps = s.ok(&["ps", "--format", "{{.Ports}}"]);
     assert!(ps.contains("127.0.0.1:18080->80/tcp"), "{ps}");

@@ -400,6 +400,7 @@ impl Engine {
                 gateways: &v.gateways,
             };
             nl.connect_container(&spec, &iface).map_err(from_net)?;
+            nl.set_hairpin(&v.host_if).map_err(from_net)?;
         }
         Ok(())
     }

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::{check_ifname, Netlink};
@@ -288,6 +290,20 @@ impl Netlink {
         msg.attributes.push(LinkAttribute::Controller(master));
         self.request(RouteNetlinkMessage::SetLink(msg), 0)
             .map_err(|e| e.named(format!("attach link {name} to bridge #{master}")))
+    }
+
+    /// Turns on hairpin mode of the bridge port `name` (`ip link set NAME type bridge_slave
+    /// hairpin on`): a container's packets may leave through the port they came in by, so it
+    /// reaches its own published ports through the host's address (netavark does the same).
+    pub fn set_hairpin(&mut self, name: &str) -> Result<()> {
+        check_ifname(name)?;
+        let mut msg = by_name(name);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(msg), 0)
+            .map_err(|e| e.named(format!("hairpin mode on bridge port {name}")))
     }
 
     /// Renames the link `index` to `new_name`, optionally with a new MAC address and up, in
