@@ -12,7 +12,10 @@
 //! Rootless containers get their network from pasta or slirp4netns instead (`rootless_net`).
 
 pub mod etc;
+mod publish;
+mod rootless;
 mod setup;
+mod teardown;
 
 pub use setup::Plan;
 

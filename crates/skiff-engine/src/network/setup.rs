@@ -1,7 +1,8 @@
 //! A container's network at start and stop: addresses, the bridge and its rules, published
 //! ports and DNS names (in the engine, before the container exists: [`Engine::net_prepare`]),
-//! the veth pairs (between the runtime's create and start: [`Engine::net_attach`]), and the
-//! undoing of all of it ([`Engine::net_teardown`], idempotent, also after crashes).
+//! the veth pairs (between the runtime's create and start: [`Engine::net_attach`]). Published
+//! ports are in `publish.rs`, rootless networks in `rootless.rs`, the undoing of all of it in
+//! `teardown.rs`.
 
 use std::net::IpAddr;
 use std::os::fd::AsFd;
@@ -9,11 +10,11 @@ use std::os::fd::AsFd;
 use skiff_net::config::Network;
 use skiff_net::ipam;
 use skiff_net::netlink::{IfaceConfig, Netlink, VethSpec};
-use skiff_net::nft::{Nft, Proto, Published};
+use skiff_net::nft::Nft;
 
 use super::{etc, from_net, mode, Mode};
 use crate::error::{Error, Result};
-use crate::record::{ContainerRecord, PortBinding};
+use crate::record::ContainerRecord;
 use crate::Engine;
 
 /// One veth to make once the container's namespace exists.
@@ -42,16 +43,8 @@ fn host_ifname(id: &str, iface: &str) -> String {
     format!("sk{}{}", &id[..10.min(id.len())], iface.trim_start_matches("eth"))
 }
 
-fn dns_dir(net: &Network) -> std::path::PathBuf {
+pub(super) fn dns_dir(net: &Network) -> std::path::PathBuf {
     net.state_dir().join("dns")
-}
-
-fn proto(p: &str) -> Proto {
-    if p == "udp" {
-        Proto::Udp
-    } else {
-        Proto::Tcp
-    }
 }
 
 impl Engine {
@@ -219,101 +212,6 @@ impl Engine {
         nft.add_network(&net.bridge, &subnets, net.internal).map_err(from_net)
     }
 
-    /// Resolves `-p`/`-P` to host ports for a container reached at `ip` (None: rootless) and
-    /// records them in `NetworkSettings.Ports`. A taken port fails with Docker's message.
-    fn resolve_ports(&self, rec: &mut ContainerRecord, ip: Option<IpAddr>) -> Result<Vec<Published>> {
-        let hc = &rec.host_config;
-        let mut want = hc.port_bindings.clone();
-        if hc.publish_all_ports {
-            for k in rec.config.exposed_ports.keys() {
-                want.entry(k.clone()).or_insert_with(|| vec![PortBinding::default()]);
-            }
-        }
-        let mut ports: std::collections::BTreeMap<String, Option<Vec<PortBinding>>> = rec.config.exposed_ports.keys().map(|k| (k.clone(), None)).collect();
-        let nft = (!self.rootless).then(Nft::new);
-        let mut out = Vec::new();
-        for (key, binds) in &want {
-            let Some((cport, p)) = crate::ports::split_key(key) else { continue };
-            let proto = proto(p);
-            let mut got = Vec::new();
-            for b in binds {
-                let host_ip: Option<IpAddr> = b.host_ip.parse().ok();
-                let host_port = if b.host_port.is_empty() {
-                    self.pick_port(nft.as_ref(), host_ip, proto, &out)?
-                } else {
-                    let hp: u16 = b.host_port.parse().map_err(|_| Error::Invalid(format!("invalid host port {}", b.host_port)))?;
-                    let taken_here = out.iter().any(|q: &Published| q.host_port == hp && q.proto == proto);
-                    if taken_here {
-                        return Err(Error::Conflict(format!(
-                            "Bind for {}:{hp} failed: port is already allocated",
-                            host_ip.map_or("0.0.0.0".into(), |a| a.to_string())
-                        )));
-                    }
-                    match &nft {
-                        Some(n) => n.check_port(host_ip, hp, proto).map_err(from_net)?,
-                        None if !skiff_net::nft::port_is_free(host_ip, hp, proto) => {
-                            return Err(Error::Conflict(format!(
-                                "Bind for {}:{hp} failed: port is already allocated",
-                                host_ip.map_or("0.0.0.0".into(), |a| a.to_string())
-                            )))
-                        }
-                        None => {}
-                    }
-                    hp
-                };
-                out.push(Published {
-                    host_ip: host_ip.filter(|a| !a.is_unspecified()),
-                    host_port,
-                    container_ip: ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-                    container_port: cport,
-                    proto,
-                });
-                got.push(PortBinding {
-                    host_ip: host_ip.map_or("0.0.0.0".into(), |a| a.to_string()),
-                    host_port: host_port.to_string(),
-                });
-            }
-            ports.insert(key.clone(), Some(got));
-        }
-        rec.network_settings.ports = ports;
-        Ok(out)
-    }
-
-    /// A free host port: free on the host and not published by a container of ours.
-    fn pick_port(&self, nft: Option<&Nft>, host_ip: Option<IpAddr>, proto: Proto, taken: &[Published]) -> Result<u16> {
-        for _ in 0..64 {
-            let p = skiff_net::nft::free_port(host_ip, proto).map_err(from_net)?;
-            if taken.iter().any(|q| q.host_port == p && q.proto == proto) {
-                continue;
-            }
-            if nft.is_none_or(|n| n.check_port(host_ip, p, proto).is_ok()) {
-                return Ok(p);
-            }
-        }
-        Err(Error::Conflict(format!("no free {} host port found", proto.as_str())))
-    }
-
-    /// Published ports' DNAT rules, to the first interface's IPv4 address. The check for taken
-    /// ports and the adding of ours happen under one lock: two starts never get the same port.
-    fn publish(&self, rec: &mut ContainerRecord) -> Result<()> {
-        if rec.host_config.port_bindings.is_empty() && !rec.host_config.publish_all_ports {
-            rec.network_settings.ports = rec.config.exposed_ports.keys().map(|k| (k.clone(), None)).collect();
-            return Ok(());
-        }
-        let ip = rec
-            .network_settings
-            .networks
-            .values()
-            .min_by_key(|e| (e.interface.len(), e.interface.clone()))
-            .and_then(|e| e.ip_address.parse::<IpAddr>().ok());
-        let Some(ip) = ip else {
-            return Err(Error::Invalid("published ports need an IPv4 address on the container's first network".into()));
-        };
-        let _l = crate::lock::exclusive(&self.layout.root.join("networks").join(".ports.lock"))?;
-        let ports = self.resolve_ports(rec, Some(ip))?;
-        Nft::new().publish(&rec.id, &ports).map_err(from_net)
-    }
-
     /// The container's `/etc/hosts` and `/etc/resolv.conf` for its networks (written in place:
     /// a running container sees the new content through its bind mounts).
     pub(crate) fn write_net_etc(&self, rec: &ContainerRecord) -> Result<()> {
@@ -405,51 +303,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Rootless: pasta (or slirp4netns, or the one `SKIFF_ROOTLESS_NETWORK` names) for the
-    /// container's namespace; what it gave is left in
-    /// `<dir>/rootless-net.json` for the engine to record, and resolv.conf points at its DNS.
-    fn rootless_attach(&self, rec: &ContainerRecord, pid: i32, ports: &[skiff_net::rootless::PortMap]) -> Result<()> {
-        let dir = self.layout.container(&rec.id);
-        // SKIFF_ROOTLESS_NETWORK=pasta|slirp4netns picks the helper; unset: pasta if found,
-        // else slirp4netns.
-        let backend = match std::env::var("SKIFF_ROOTLESS_NETWORK").unwrap_or_default().as_str() {
-            "" => None,
-            "pasta" => Some(skiff_net::rootless::Backend::Pasta),
-            "slirp4netns" => Some(skiff_net::rootless::Backend::Slirp4netns),
-            other => return Err(Error::Invalid(format!("SKIFF_ROOTLESS_NETWORK={other}: expected pasta or slirp4netns"))),
-        };
-        let opts = skiff_net::rootless::Options {
-            backend,
-            ports: ports.to_vec(),
-            log_file: Some(dir.path().join("rootless-net.log")),
-            ..Default::default()
-        };
-        let a = skiff_net::rootless::attach(pid, &opts).map_err(from_net)?;
-        let path = dir.path().join("rootless-net.json");
-        if let Err(e) = std::fs::write(&path, serde_json::to_vec(&a).unwrap_or_default()) {
-            let _ = skiff_net::rootless::detach(&a);
-            return Err(Error::io("write", &path, e));
-        }
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let hc = &rec.host_config;
-        let ours: Vec<IpAddr> = a.dns.into_iter().collect();
-        let mut text = etc::resolv_conf(
-            &host,
-            &ours,
-            &etc::DnsFlags {
-                servers: &hc.dns,
-                search: &hc.dns_search,
-                options: &hc.dns_options,
-            },
-        );
-        // pasta's/slirp4netns's resolver address is no DNS of ours: no `dns.skiff` search.
-        text = text.replace("search dns.skiff\n", "").replace("search dns.skiff ", "search ");
-        std::fs::write(dir.resolv(), text).map_err(|e| Error::io("write", dir.resolv(), e))?;
-        let own: Vec<IpAddr> = a.container_ip.into_iter().collect();
-        let text = etc::hosts(&rec.config.hostname, &own, &[]);
-        std::fs::write(dir.hosts(), text).map_err(|e| Error::io("write", dir.hosts(), e))
-    }
-
     /// After a start: what the rootless helper's attach recorded.
     pub(crate) fn net_started(&self, rec: &mut ContainerRecord) {
         let path = self.layout.container(&rec.id).path().join("rootless-net.json");
@@ -465,86 +318,5 @@ impl Engine {
         if rec.state.pid > 0 && mode(&rec.host_config.network_mode) != Mode::Host {
             rec.network_settings.sandbox_key = format!("/proc/{}/ns/net", rec.state.pid);
         }
-    }
-
-    /// Frees one endpoint's address, DNS names and veth (idempotent).
-    pub(crate) fn net_release_one(&self, rec: &mut ContainerRecord, name: &str) {
-        let id = rec.id.clone();
-        let has_veth = rec.network_settings.networks.get(name).is_some_and(|e| !e.host_interface.is_empty());
-        // The veth goes with the container's namespace (the kernel deletes it once the last
-        // process in it is gone, off our path: an explicit delete costs 10-30 ms), unless the
-        // namespace lives on: a disconnect from a running container, or another container
-        // joined it (--network container:).
-        let ns_lives = has_veth && !self.rootless && ((rec.state.status.is_active() && self.init_alive(rec)) || self.has_joiners(&id));
-        let Some(ep) = rec.network_settings.networks.get_mut(name) else { return };
-        // Nothing taken (never started, or released already): nothing to free. An address a
-        // crashed start took without recording it is recovered when the network runs out.
-        if ep.ip_address.is_empty() && ep.global_ipv6_address.is_empty() && ep.host_interface.is_empty() {
-            return;
-        }
-        if let Ok(net) = self.networks().and_then(|n| n.get(&ep.network_id).map_err(from_net)) {
-            if !net.is_default() {
-                if let Err(e) = skiff_dns::remove(&dns_dir(&net), &id) {
-                    tracing::warn!("network {}: DNS: {e}", net.name);
-                }
-            }
-            if let Err(e) = ipam::release(&net, &id) {
-                tracing::warn!("network {}: {e}", net.name);
-            }
-        }
-        if ns_lives {
-            if let Ok(mut nl) = Netlink::open() {
-                if nl.link_index(&ep.host_interface).ok().flatten().is_some() {
-                    let _ = nl.delete_link(&ep.host_interface);
-                    skiff_core::timing::mark("network: veth deleted");
-                }
-            }
-        }
-        let keep = crate::record::Endpoint {
-            ipam_config: ep.ipam_config.take(),
-            aliases: std::mem::take(&mut ep.aliases),
-            network_id: std::mem::take(&mut ep.network_id),
-            requested_mac: std::mem::take(&mut ep.requested_mac),
-            interface: std::mem::take(&mut ep.interface),
-            ..Default::default()
-        };
-        *ep = keep;
-    }
-
-    fn init_alive(&self, rec: &ContainerRecord) -> bool {
-        Engine::alive(rec.state.pid, 0)
-    }
-
-    /// Whether a running container shares this one's network namespace.
-    fn has_joiners(&self, id: &str) -> bool {
-        let mode = format!("container:{id}");
-        self.list()
-            .unwrap_or_default()
-            .iter()
-            .any(|r| r.host_config.network_mode == mode && r.state.status.is_active())
-    }
-
-    /// Undoes a container's network (it has stopped, or its start failed): idempotent, and
-    /// complete after any crash (what the record names is freed whether or not it still exists).
-    pub(crate) fn net_teardown(&self, rec: &mut ContainerRecord) {
-        let names: Vec<String> = rec.network_settings.networks.keys().cloned().collect();
-        for n in names {
-            self.net_release_one(rec, &n);
-        }
-        skiff_core::timing::mark("network: endpoints released");
-        let published = rec.network_settings.ports.values().any(|v| v.as_ref().is_some_and(|b| !b.is_empty()));
-        if published && !self.rootless {
-            if let Err(e) = Nft::new().unpublish(&rec.id) {
-                tracing::warn!("unpublish {}: {e}", rec.id);
-            }
-            skiff_core::timing::mark("network: ports unpublished");
-        }
-        if let Some(a) = rec.network_settings.rootless_net.take() {
-            if let Err(e) = skiff_net::rootless::detach(&a) {
-                tracing::warn!("rootless network of {}: {e}", rec.id);
-            }
-        }
-        rec.network_settings.ports.clear();
-        rec.network_settings.sandbox_key.clear();
     }
 }
