@@ -97,3 +97,5 @@ fn broken_profiles_are_refused_by_field() {
 mod default_profile;
 #[path = "seccomp/notify.rs"]
 mod notify;
+#[path = "seccomp/old_era.rs"]
+mod old_era;

@@ -135,7 +135,7 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
     }
     match unsafe_fork() {
         Ok(ForkResult::Child) => {
-            let err = match prepare(process, console, seccomp, &chan) {
+            let err = match prepare(process, console, seccomp, preserve_fds, &chan) {
                 Ok(program) => setup::exec(process, &program, preserve_fds, seccomp),
                 Err(e) => e,
             };
@@ -153,7 +153,7 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
     }
 }
 
-fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter>, chan: &Channel) -> Result<setup::Program> {
+fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter>, preserve_fds: u32, chan: &Channel) -> Result<setup::Program> {
     nix::unistd::setsid().ctx(|| "setsid")?;
     if process.terminal() == Some(true) {
         let sock = console.ok_or_else(|| Error::Other("process.terminal is set but no console socket was given".into()))?;
@@ -161,6 +161,6 @@ fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter
     }
     let program = setup::resolve(process)?;
     timing::mark("exec child: setsid, console, resolve program");
-    setup::apply_process(process, seccomp, chan)?;
+    setup::apply_process(process, seccomp, preserve_fds, chan)?;
     Ok(program)
 }

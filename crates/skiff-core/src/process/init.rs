@@ -228,7 +228,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
     let program = setup::resolve(process)?;
     timing::mark("init: console, keyring, resolve program");
     crate::personality::apply(crate::personality::of(spec))?;
-    setup::apply_process(process, a.seccomp, &a.chan)?;
+    setup::apply_process(process, a.seccomp, a.preserve_fds, &a.chan)?;
     Ok((program, state))
 }
 

@@ -135,10 +135,53 @@ pub fn wait_exit_timeout(pid: i32, timeout: Duration) -> bool {
 
 /// Marks every fd from `first` upwards close-on-exec (CVE-2024-21626: no runtime fd may reach the
 /// container).
-pub fn cloexec_from(first: u32) -> nix::Result<()> {
+///
+/// Called before the seccomp filter goes on (see `setup::exec`), yet it may still meet a
+/// refusal: a kernel older than 5.11 (ENOSYS, or EINVAL for the flag) or a filter around the
+/// runtime itself (EPERM). Then it does what runc does without close_range: reads
+/// `/proc/self/fd` and sets FD_CLOEXEC with fcntl on each fd, and, where /proc is not mounted,
+/// tries every fd up to RLIMIT_NOFILE.
+pub fn cloexec_from(first: u32) -> crate::error::Result<()> {
+    use nix::errno::Errno;
     // SAFETY: close_range only changes fd flags of this process.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if r < 0 { Err(nix::errno::Errno::last()) } else { Ok(()) }
+    if r == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::ENOSYS | Errno::EINVAL | Errno::EPERM | Errno::EACCES => cloexec_each(first),
+        e => Err(crate::error::Error::sys("close_range", e)),
+    }
+}
+
+/// close_range's fallback: FD_CLOEXEC on each open fd from `first` on.
+fn cloexec_each(first: u32) -> crate::error::Result<()> {
+    let open: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        // The directory's own fd is in the list too; it is close-on-exec already and gone
+        // before the exec, so marking it is harmless.
+        Ok(dir) => dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect(),
+        Err(_) => {
+            let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_err(|e| crate::error::Error::sys("getrlimit(RLIMIT_NOFILE)", e))?;
+            (0..i32::try_from(soft).unwrap_or(i32::MAX).min(1 << 20)).collect()
+        }
+    };
+    for fd in open.into_iter().filter(|fd| u32::try_from(*fd).is_ok_and(|fd| fd >= first)) {
+        // SAFETY: F_GETFD/F_SETFD only read and change the flags of an fd number of this
+        // process; a number that is not open fails with EBADF and is skipped.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+            return Err(crate::error::Error::sys(
+                format!("fcntl(F_SETFD, FD_CLOEXEC) on fd {fd}"),
+                nix::errno::Errno::last(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A shell-style exit status: the code, or 128 + signal.

@@ -21,11 +21,17 @@ use crate::timing;
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A resolved program ready for execve.
+///
+/// `dir` is the directory holding the program, opened when it is resolved (before the user
+/// switch and the seccomp filter) and `name` its last path component: the exec is
+/// `execveat(dir, name)` (see [`exec`] for why not the file itself).
 #[derive(Debug)]
 pub struct Program {
     pub path: CString,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
+    pub dir: Option<OwnedFd>,
+    pub name: CString,
 }
 
 fn cstring(s: &str, what: &str) -> Result<CString> {
@@ -51,12 +57,35 @@ pub fn resolve(process: &Process) -> Result<Program> {
             .find(|p| is_executable(p))
             .ok_or_else(|| Error::Init(format!("exec: {arg0:?}: executable file not found in $PATH")))?
     };
+    let (dir, name) = open_parent(&path);
     Ok(Program {
         path: CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::field("process.args[0]", "NUL byte"))?,
         argv: args.iter().map(|a| cstring(a, "process.args")).collect::<Result<_>>()?,
         envp: env.iter().map(|e| cstring(e, "process.env")).collect::<Result<_>>()?,
+        dir,
+        name,
     })
 }
+
+/// The directory holding `path`, opened `O_PATH`, and the last component of `path`. `None` (the
+/// exec then goes by path alone) when the path has no plain last component (`..`) or the
+/// directory cannot be opened here; the exec reports what is wrong, as runc's would.
+fn open_parent(path: &Path) -> (Option<OwnedFd>, CString) {
+    let name = path.file_name().and_then(|n| CString::new(n.as_bytes()).ok());
+    let parent = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("/"),
+    };
+    match name {
+        Some(name) => {
+            let dir = nix::fcntl::open(parent, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ok();
+            (dir, name)
+        }
+        None => (None, CString::default()),
+    }
+}
+
 
 /// Go's `exec.LookPath` on a path, which runc calls before `create` returns: a missing file, a
 /// directory or a file without any execute bit fails `create` (podman maps "permission denied"
@@ -93,7 +122,7 @@ pub fn apply_oom_score_adj(process: &Process) -> Result<()> {
 /// (as runc does); with it, `exec` loads it last. A notifying filter loaded here is handed to
 /// the runtime over `chan` at once (see `notify_late`), before any further syscall could
 /// wait for an agent that does not have the fd yet.
-pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
+pub fn apply_process(process: &Process, seccomp: Option<&Filter>, preserve_fds: u32, chan: &Channel) -> Result<()> {
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
     }
@@ -101,7 +130,12 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel
     // AppArmor/SELinux labels for the exec, while /proc/self/attr is still writable to us.
     crate::lsm::apply(process)?;
     timing::mark("process: rlimits, capability names, LSM labels");
-    if let Some(fd) = crate::seccomp::load_early(seccomp, process.no_new_privileges() == Some(true))? {
+    let nnp = process.no_new_privileges() == Some(true);
+    if seccomp.is_some() && !nnp {
+        // Before the filter, which may deny close_range (or predate it): see `exec`.
+        super::cloexec_from(3 + preserve_fds)?;
+    }
+    if let Some(fd) = crate::seccomp::load_early(seccomp, nnp)? {
         hand_over(fd, chan)?;
     }
     timing::mark("process: seccomp (early)");
@@ -132,7 +166,7 @@ pub fn apply_process(process: &Process, seccomp: Option<&Filter>, chan: &Channel
     let cwd = process.cwd();
     nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::field("process.cwd", format!("chdir {}: {e}", cwd.display())))?;
     check_cwd_inside(cwd)?;
-    notify_late(process, seccomp, chan)
+    notify_late(process, seccomp, preserve_fds, chan)
 }
 
 /// CVE-2024-21626: a cwd such as `/proc/self/fd/N` naming a leaked host directory would put the
@@ -149,9 +183,10 @@ fn check_cwd_inside(cwd: &Path) -> Result<()> {
 /// before the exec fifo wait), so with no_new_privs (where `apply_process` leaves the filter to
 /// `exec`) a notifying one is loaded here: no_new_privs first, which it then needs, then the
 /// filter, and its fd goes to the runtime. Nothing to do otherwise.
-fn notify_late(process: &Process, seccomp: Option<&Filter>, chan: &Channel) -> Result<()> {
+fn notify_late(process: &Process, seccomp: Option<&Filter>, preserve_fds: u32, chan: &Channel) -> Result<()> {
     match seccomp {
         Some(f) if f.notify && process.no_new_privileges() == Some(true) => {
+            super::cloexec_from(3 + preserve_fds)?;
             security::set_no_new_privs()?;
             let fd = f.load()?.ok_or_else(|| Error::Other("seccomp: the notifying filter gave no listener fd".into()))?;
             hand_over(fd, chan)
@@ -167,23 +202,70 @@ fn hand_over(fd: OwnedFd, chan: &Channel) -> Result<()> {
     chan.expect(&Msg::Go)
 }
 
+/// Whether the seccomp filter is already on when [`exec`] runs: loaded by `apply_process`
+/// without no_new_privs, or by `notify_late` when it notifies.
+fn filter_loaded_before_exec(process: &Process, seccomp: Option<&Filter>) -> bool {
+    seccomp.is_some_and(|f| process.no_new_privileges() != Some(true) || f.notify)
+}
+
 /// no_new_privs, fds, signal mask, the seccomp filter (when no_new_privs is set), then the exec.
 /// Returns only on failure.
 ///
-/// The filter goes on last, so that only the exec itself is subject to it. The program is
-/// exec'd through an fd opened before (execveat), so a profile that blocks `execve` for the
-/// container still lets it start; execve is the fallback (scripts need a path).
+/// # After the filter, only the exec
+///
+/// Profiles are allow-lists written for some kernel and libc (many predate `close_range`,
+/// `execveat`, `clone3`, `faccessat2`), and deny the rest with EPERM. So nothing this process
+/// needs may come after the filter but syscalls every profile allows and the exec:
+///
+/// - fds: every fd above the preserved ones is marked close-on-exec *before* the filter goes
+///   on (here when it goes on last, in `apply_process`/`notify_late` when it goes on there),
+///   with close_range or, where that is refused, `/proc/self/fd` + fcntl ([`super::cloexec_from`]).
+///   What is opened after the marking is ours and opened close-on-exec (the exec fifo, the
+///   channel, hook pipes, the notify fd), so nothing without the flag reaches the exec.
+/// - with the filter loaded early (no no_new_privs: loading it needs CAP_SYS_ADMIN, which the
+///   user switch drops, as in runc) what follows it is the user switch, capset, chdir and
+///   getcwd, the `Ready` message and the exec fifo read (sendmsg, read, close), the signal
+///   dispositions and mask (rt_sigaction, rt_sigprocmask) and the exec: all in every profile
+///   Docker, Kubernetes and runc have shipped, besides memory for argv and envp (brk/mmap). No
+///   file is opened after the filter: the program's directory was opened when it was resolved.
+/// - the exec: `execveat` first, then `execve` by path when that is refused (a profile without
+///   execveat, or a script, below), as runc execs (by path).
+///
+/// # The exec, and the process name
+///
+/// `execveat(dir, name)`, with `dir` the program's directory opened when it was resolved (before
+/// the filter and the user switch) and `name` the last component of its path. The kernel names
+/// the process (`/proc/PID/comm`, what ps, top, pgrep, killall and `docker top` show) after the
+/// last component of the path it is given: `cat` for busybox's `/bin/cat -> busybox`, as runc
+/// (`execve(path)`) and crun (`execvpe(name)`) give. An exec of the file's own fd
+/// (`execveat(fd, "", AT_EMPTY_PATH)`) would name it after the fd or, on Linux ≥ 6.14, the file
+/// behind the link (`busybox`).
+///
+/// What the directory fd keeps of an fd exec: every directory above the program is resolved once,
+/// before the filter, so a profile that denies `openat` or path walks after it still starts the
+/// program, and a directory swapped later does not redirect the exec. The last component is
+/// looked up at the exec, as the container's user, inside the container's root: a symlink there
+/// (busybox's applets are symlinks) is followed at that moment, as runc and crun follow the
+/// whole path then. AT_SYMLINK_NOFOLLOW would refuse every applet, and resolving the link
+/// ourselves would name the process after its target again; so the window left is the one of
+/// runc's exec, narrowed to one name in a directory already pinned. The kernel checks exec
+/// permission on the file and search permission on `dir` as the user at the exec.
+///
+/// A script (`#!`) cannot run from a close-on-exec dir fd (its interpreter would open
+/// `/dev/fd/N/name` after the fd is gone; the kernel says ENOENT before the point of no return):
+/// the `execve` by path runs it.
 pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Option<&Filter>) -> Error {
     let nnp = process.no_new_privileges() == Some(true);
-    if nnp {
-        if let Err(e) = security::set_no_new_privs() {
+    if !filter_loaded_before_exec(process, seccomp) {
+        if nnp {
+            if let Err(e) = security::set_no_new_privs() {
+                return e;
+            }
+        }
+        if let Err(e) = super::cloexec_from(3 + preserve_fds) {
             return e;
         }
     }
-    if let Err(e) = super::cloexec_from(3 + preserve_fds) {
-        return Error::sys("close_range", e);
-    }
-    let exe = nix::fcntl::open(program.path.as_c_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty());
     // Built before the filter goes on: nothing after it may need to allocate.
     let argv = nul_terminated(&program.argv);
     let envp = nul_terminated(&program.envp);
@@ -198,17 +280,25 @@ pub fn exec(process: &Process, program: &Program, preserve_fds: u32, seccomp: Op
             }
         }
     }
-    if let Ok(fd) = &exe {
+    let mut at_err = None;
+    if let Some(dir) = &program.dir {
         // SAFETY: argv and envp are null-terminated arrays of pointers to C strings owned by
-        // `program`, alive across the call; an empty path with AT_EMPTY_PATH execs `fd`'s file.
-        // It returns only on failure.
+        // `program`, alive across the call; `name` is a NUL-terminated relative name looked up
+        // in `dir`, an fd we own. It returns only on failure.
         unsafe {
-            libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+            libc::syscall(libc::SYS_execveat, dir.as_raw_fd(), program.name.as_ptr(), argv.as_ptr(), envp.as_ptr(), 0);
         }
+        at_err = Some(std::io::Error::last_os_error());
     }
     // SAFETY: as above; returns only on failure.
     unsafe { libc::execve(program.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    Error::Init(format!("exec {:?}: {}", program.path, std::io::Error::last_os_error()))
+    let err = std::io::Error::last_os_error();
+    // A filter that denies execve but let execveat try: execveat's error says what is wrong.
+    let err = match (at_err, err.raw_os_error()) {
+        (Some(at), Some(libc::EPERM | libc::ENOSYS)) if !matches!(at.raw_os_error(), Some(libc::EPERM | libc::ENOSYS | libc::ENOENT)) => at,
+        _ => err,
+    };
+    Error::Init(format!("exec {:?}: {}", program.path, err))
 }
 
 /// The pointer array execve wants: one pointer per string, then a null.
