@@ -777,7 +777,6 @@ fn update_memory_and_cpu() {
 /// `docker update --memory` alone: Docker sends the unset CPU fields as zeros
 /// (`"cpu":{"shares":0,"quota":0,"period":0}`), which runc reads as "unset".
 #[test]
-#[ignore = "skiff-runtime update rejects Docker's cpu.period 0 (unset): \"linux.resources.cpu.period: 0 is out of range\"; see docs/docker.md"]
 fn update_memory_alone() {
     timed("update_memory_alone", |d| {
         let name = "skiff-update-mem";

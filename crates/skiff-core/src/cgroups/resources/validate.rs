@@ -45,7 +45,8 @@ fn memory(m: &LinuxMemory) -> Result<()> {
 }
 
 fn cpu(c: &LinuxCpu) -> Result<()> {
-    if let Some(p) = c.period() {
+    // 0 is "unset", as runc reads it (Docker's `update` sends every field, the unset ones as 0).
+    if let Some(p) = c.period().filter(|&p| p != 0) {
         if !(PERIOD_MIN..=PERIOD_MAX).contains(&p) {
             return Err(Error::field("linux.resources.cpu.period", format!("{p} is out of range ({PERIOD_MIN}-{PERIOD_MAX} microseconds)")));
         }
@@ -225,4 +226,19 @@ pub(super) fn block_io_requested(b: &LinuxBlockIo) -> bool {
         || b.leaf_weight().is_some_and(|w| w > 0)
         || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
         || throttles(b).iter().any(|(_, l)| l.iter().any(|d| d.rate() > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::runtime::LinuxResources;
+
+    #[test]
+    fn dockers_unset_zeros_are_unset() {
+        // What `docker update --memory 64m --memory-swap 128m` sends.
+        let docker = r#"{"memory":{"limit":67108864,"reservation":0,"swap":134217728,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#;
+        let r: LinuxResources = serde_json::from_str(docker).unwrap();
+        super::resources(&r).unwrap();
+        let bad: LinuxResources = serde_json::from_str(r#"{"cpu":{"period":10}}"#).unwrap();
+        assert!(super::resources(&bad).unwrap_err().to_string().contains("cpu.period: 10 is out of range"));
+    }
 }
