@@ -193,3 +193,30 @@ pub fn exit_code(status: nix::sys::wait::WaitStatus) -> Option<i32> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    fn cloexec(fd: i32) -> bool {
+        // SAFETY: F_GETFD reads the flags of an fd this test holds open.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert!(flags >= 0, "F_GETFD: {}", std::io::Error::last_os_error());
+        flags & libc::FD_CLOEXEC != 0
+    }
+
+    /// close_range's fallback (used where the kernel or a filter refuses close_range): an fd
+    /// without FD_CLOEXEC at or above `first` gets it.
+    #[test]
+    fn the_proc_self_fd_fallback_marks_fds_close_on_exec() {
+        let (a, b) = nix::unistd::pipe().expect("pipe");
+        for fd in [&a, &b] {
+            // SAFETY: clears the flags of an fd this test owns.
+            assert_eq!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) }, 0);
+        }
+        let first = a.as_raw_fd().max(b.as_raw_fd());
+        super::cloexec_each(first as u32).expect("cloexec_each");
+        assert!(cloexec(first), "fd {first} is not close-on-exec");
+        assert!(!cloexec(a.as_raw_fd().min(b.as_raw_fd())), "an fd below `first` was marked");
+    }
+}
