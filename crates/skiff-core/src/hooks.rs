@@ -60,7 +60,7 @@ pub fn of(spec: &Spec, kind: Kind) -> &[Hook] {
 /// at the first failure and return it; the others log a warning per failure and succeed.
 pub fn run(spec: &Spec, kind: Kind, state: &[u8]) -> Result<()> {
     for (i, hook) in of(spec, kind).iter().enumerate() {
-        if let Err(e) = run_one(hook, state) {
+        if let Err(e) = run_one(hook, inherited_env(spec, kind), state) {
             let err = Error::Hook { name: format!("{}[{i}]", kind.name()), path: hook.path().clone(), msg: e };
             if kind.fatal() {
                 return Err(err);
@@ -71,7 +71,18 @@ pub fn run(spec: &Spec, kind: Kind, state: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn run_one(hook: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+/// The environment of a hook without `env`, as in runc 1.1 (whose hooks are Go commands with
+/// a nil `Env`): the hooks run by the container's init (createContainer, startContainer) get
+/// `process.env`, the ones run by the runtime inherit the runtime's environment. `None` means
+/// the runtime's own.
+fn inherited_env(spec: &Spec, kind: Kind) -> Option<&[String]> {
+    match kind {
+        Kind::CreateContainer | Kind::StartContainer => Some(spec.process().as_ref().and_then(|p| p.env().as_deref()).unwrap_or(&[])),
+        _ => None,
+    }
+}
+
+fn run_one(hook: &Hook, inherited: Option<&[String]>, state: &[u8]) -> std::result::Result<(), String> {
     let out = nix::sys::memfd::memfd_create(c"skiff-hook-output", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
         .map_err(|e| format!("memfd: {e}"))?;
     let out = std::fs::File::from(out);
@@ -80,10 +91,16 @@ fn run_one(hook: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    let env = match hook.env() {
+        Some(env) => Some(env.as_slice()),
+        None => inherited,
+    };
+    if let Some(env) = env {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     let err_file = out.try_clone().map_err(|e| e.to_string())?;

@@ -114,6 +114,12 @@ pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
 
 /// Writes `linux.timeOffsets` into /proc/self/timens_offsets: after unshare(CLONE_NEWTIME) and
 /// before any process enters the new namespace.
+///
+/// In a new user namespace the writer has CAP_SYS_TIME there (the kernel's check), but after
+/// `setresuid(0)` into a mapped id it is no longer dumpable, so its /proc files belong to the
+/// host's root, which is not mapped: opening the file for writing fails with EACCES whatever
+/// the capabilities. The process is made dumpable (its /proc files then belong to its own
+/// uid) only for the open, and is put back as it was right after.
 pub fn write_time_offsets(spec: &Spec) -> Result<()> {
     let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
     let mut text = String::new();
@@ -125,7 +131,18 @@ pub fn write_time_offsets(spec: &Spec) -> Result<()> {
         };
         text.push_str(&format!("{id} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
     }
-    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::io("write time offsets", "/proc/self/timens_offsets", e))
+    let path = "/proc/self/timens_offsets";
+    let was_dumpable = nix::sys::prctl::get_dumpable().map_err(|e| Error::sys("prctl(PR_GET_DUMPABLE)", e))?;
+    if !was_dumpable {
+        nix::sys::prctl::set_dumpable(true).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 1)", e))?;
+    }
+    let opened = std::fs::OpenOptions::new().write(true).open(path);
+    if !was_dumpable {
+        nix::sys::prctl::set_dumpable(false).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE, 0)", e))?;
+    }
+    let mut file = opened.map_err(|e| Error::io("open time offsets", path, e))?;
+    // One write: the kernel parses the whole list at once.
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Error::io("write time offsets", path, e))
 }
 
 #[cfg(test)]

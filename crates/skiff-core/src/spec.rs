@@ -59,6 +59,9 @@ pub fn parse_value(mut value: serde_json::Value) -> std::result::Result<Spec, St
     if let Some(p) = value.get_mut("process").and_then(|p| p.as_object_mut()) {
         p.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
+    if let Some(p) = value.get_mut("process") {
+        drop_unknown_capabilities(p);
+    }
     let spec: Spec = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -74,6 +77,31 @@ pub fn parse_value(mut value: serde_json::Value) -> std::result::Result<Spec, St
     Ok(spec)
 }
 
+/// Removes the capability names we do not know from a process object's five sets and warns
+/// once with runc 1.1's words ("ignoring unknown or unavailable capabilities: [CAP_FOO]"):
+/// runc >= 1.1 runs such a config (profiles written for newer kernels name newer capabilities)
+/// instead of refusing it. Returns the names dropped.
+pub fn drop_unknown_capabilities(process: &mut serde_json::Value) -> Vec<String> {
+    let mut dropped: Vec<String> = Vec::new();
+    let Some(sets) = process.get_mut("capabilities").and_then(|c| c.as_object_mut()) else { return dropped };
+    for list in sets.values_mut().filter_map(|l| l.as_array_mut()) {
+        list.retain(|c| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known {
+                let name = c.as_str().map_or_else(|| c.to_string(), str::to_string);
+                if !dropped.contains(&name) {
+                    dropped.push(name);
+                }
+            }
+            known
+        });
+    }
+    if !dropped.is_empty() {
+        tracing::warn!("ignoring unknown or unavailable capabilities: [{}]", dropped.join(" "));
+    }
+    dropped
+}
+
 /// A capability name oci-spec refused (`no variant for CAP_FOO (converted to FOO)`) in a
 /// capability set, so the error names it plainly.
 pub fn unknown_capability(path: &str, msg: &str) -> Option<String> {
@@ -86,7 +114,8 @@ pub fn unknown_capability(path: &str, msg: &str) -> Option<String> {
 
 /// Parses a process JSON (`exec --process FILE`); the error starts with the JSON path of the bad
 /// field, relative to the process object (`capabilities.bounding[3]: ...`).
-pub fn parse_process(value: serde_json::Value) -> std::result::Result<oci_spec::runtime::Process, String> {
+pub fn parse_process(mut value: serde_json::Value) -> std::result::Result<oci_spec::runtime::Process, String> {
+    drop_unknown_capabilities(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -230,13 +259,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_capability_names_set_and_index() {
-        let bad = r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","capabilities":{"bounding":["CAP_KILL","CAP_CHOWN","CAP_SETUID","CAP_FOO"]}}}"#;
-        let e = parse(bad.as_bytes()).unwrap_err();
-        assert_eq!(e, "process.capabilities.bounding[3]: unknown capability CAP_FOO");
-        let bad = r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","capabilities":{"ambient":["KILL","cap_bogus"]}}}"#;
-        let e = parse(bad.as_bytes()).unwrap_err();
-        assert_eq!(e, "process.capabilities.ambient[1]: unknown capability cap_bogus");
+    fn unknown_capabilities_are_dropped_as_in_runc() {
+        let text = r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","capabilities":{"bounding":["CAP_KILL","CAP_CHOWN","CAP_SETUID","CAP_FOO"],"ambient":["KILL","cap_bogus","CAP_FOO"]}}}"#;
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut dropped = drop_unknown_capabilities(&mut v["process"]);
+        dropped.sort();
+        assert_eq!(dropped, ["CAP_FOO", "cap_bogus"]);
+        let s = parse(text.as_bytes()).unwrap();
+        let caps = s.process().as_ref().and_then(|p| p.capabilities().clone()).unwrap();
+        assert_eq!(caps.bounding().as_ref().map(|b| b.len()), Some(3));
+        assert_eq!(caps.ambient().as_ref().map(|b| b.len()), Some(1));
     }
 
     #[test]

@@ -17,7 +17,9 @@ impl Container {
     pub fn exec(&self, process: &Process, opts: &ExecOptions) -> Result<i32> {
         match self.status() {
             Status::Running | Status::Created => {}
-            Status::Paused => return Err(Error::State("cannot exec in a paused container (resume it first)".into())),
+            // runc's --ignore-paused: the process joins the frozen cgroup and runs on resume.
+            Status::Paused if opts.ignore_paused => {}
+            Status::Paused => return Err(Error::State("cannot exec in a paused container (use --ignore-paused to override)".into())),
             _ => return Err(Error::State("cannot exec in a stopped container".into())),
         }
         crate::spec::validate_process(process)?;

@@ -37,9 +37,19 @@ impl Container {
     }
 
     /// Sends `sig` to the init, or with `all` to every process of the container.
+    ///
+    /// As runc 1.1: with `all`, a stopped container is no error. What is left in its cgroup
+    /// (the children of an init that shared the host pid namespace and exited) is signalled,
+    /// and a cgroup already gone means there is nothing to signal. containerd-shim-runc-v2
+    /// sends exactly this when the init of a `--pid host` container exits.
     pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
         if self.status() == Status::Stopped {
-            return Err(Error::State("container not running".into()));
+            if !all {
+                return Err(Error::State("container not running".into()));
+            }
+            if !self.rec.cgroup_paths.iter().any(|p| p.exists()) {
+                return Ok(());
+            }
         }
         if all {
             return self.signal_all(sig);

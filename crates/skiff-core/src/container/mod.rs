@@ -51,6 +51,9 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub detach: bool,
     pub preserve_fds: u32,
+    /// Allow exec into a paused container (runc's `--ignore-paused`): the new process is
+    /// frozen with the others until `resume`.
+    pub ignore_paused: bool,
 }
 
 /// A container known to the store.

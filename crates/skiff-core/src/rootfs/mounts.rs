@@ -92,7 +92,10 @@ fn mount_one(sys: &dyn Syscall, ctx: &RootfsCtx, m: &Mount) -> Result<()> {
         // runc refuses to mount procfs/sysfs anywhere but on a real directory.
         let t = resolve(sys, ctx.rootfs, dest, Create::Dir, false)?;
         if t.kind() != FileKind::Dir {
-            return Err(Error::Rootfs(format!("refusing to mount {typ} on {}: not a directory", dest.display())));
+            // runc 1.1.5's words, which clients match.
+            let source = m.source().as_deref().unwrap_or(Path::new(typ)).display().to_string();
+            let at = dest.display().to_string();
+            return Err(Error::Rootfs(format!("error mounting {source:?} to rootfs at {at:?}: filesystem {typ:?} must be mounted on ordinary directory")));
         }
         t
     } else if typ == "tmpfs" {

@@ -240,7 +240,8 @@ fn proc_on_a_symlink_is_refused() {
     let sys = RecordingSyscall::new();
     sys.add("/r/proc", FileKind::Symlink);
     let e = prepare(&sys, &ctx(&s, &[])).expect_err("proc on a symlink");
-    assert!(e.to_string().contains("not a directory"), "{e}");
+    let want = r#"error mounting "proc" to rootfs at "/proc": filesystem "proc" must be mounted on ordinary directory"#;
+    assert!(e.to_string().contains(want), "{e}");
     assert!(!sys.mounts().iter().any(|c| matches!(c, Call::Mount { fstype: Some(t), .. } if t == "proc")));
 }
 
