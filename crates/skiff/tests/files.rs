@@ -203,6 +203,7 @@ fn overlay_refused_falls_back_to_copying() {
     let root = m.join("store");
     let sk = |args: &[&str]| {
         std::process::Command::new(common::skiff_bin())
+            .env("SKIFF_DEFAULT_NETWORK", "none")
             .arg("--root")
             .arg(&root)
             .args(args)

@@ -555,7 +555,7 @@ fn the_terminal_size_follows_sigwinch() {
     // A pty of our own, resized while skiff is attached (the kernel sends SIGWINCH to the
     // foreground process, skiff): the container's terminal follows.
     let cmd = format!(
-        "stty rows 10 cols 20; ( sleep 1.2; stty rows 40 cols 100 < /dev/tty ) & exec {} --root {} run -it --rm busybox sh -c 'stty size; sleep 2; stty size'",
+        "stty rows 10 cols 20; ( sleep 1.2; stty rows 40 cols 100 < /dev/tty ) & exec env SKIFF_DEFAULT_NETWORK=none {} --root {} run -it --rm busybox sh -c 'stty size; sleep 2; stty size'",
         common::skiff_bin(),
         s.path().display()
     );

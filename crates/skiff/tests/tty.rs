@@ -39,7 +39,7 @@ fn typed(shell: &str, chunks: &[(Duration, &[u8])]) -> (Option<i32>, String) {
 fn run_it_gives_a_terminal_with_the_callers_size() {
     let s = Store::new();
     let cmd = format!(
-        "stty rows 33 cols 111; {} --root {} run -it --rm busybox sh -c 'tty; stty size; exit 4'",
+        "stty rows 33 cols 111; SKIFF_DEFAULT_NETWORK=none {} --root {} run -it --rm busybox sh -c 'tty; stty size; exit 4'",
         skiff_bin(),
         s.path().display()
     );
@@ -52,7 +52,7 @@ fn run_it_gives_a_terminal_with_the_callers_size() {
 #[test]
 fn run_it_is_interactive() {
     let s = Store::new();
-    let cmd = format!("{} --root {} run -it --rm busybox sh", skiff_bin(), s.path().display());
+    let cmd = format!("SKIFF_DEFAULT_NETWORK=none {} --root {} run -it --rm busybox sh", skiff_bin(), s.path().display());
     let (code, out) = on_pty(&cmd, b"echo computed-$((40+2))\nexit 5\n", Duration::from_millis(300));
     assert_eq!(code, Some(5), "{out}");
     assert!(out.contains("computed-42"), "{out}");
