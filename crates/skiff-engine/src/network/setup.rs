@@ -163,8 +163,9 @@ impl Engine {
             }
         }
         skiff_core::timing::mark("network: address allocated");
+        let first_ip = *ips.first().ok_or_else(|| Error::Invalid(format!("network {} has no subnet", net.name)))?;
         let mac = match ep.requested_mac.as_str() {
-            "" => ipam::mac_for(ips[0]),
+            "" => ipam::mac_for(first_ip),
             m => super::parse_mac(m)?,
         };
         ep.mac_address = ipam::format_mac(&mac);
