@@ -60,16 +60,13 @@ pub fn default_network() -> String {
         .unwrap_or_else(|| "bridge".into())
 }
 
-fn net_err(e: skiff_net::Error) -> Error {
+/// A skiff-net error as the engine reports it.
+pub fn from_net(e: skiff_net::Error) -> Error {
     match e {
         skiff_net::Error::Conflict(m) => Error::Conflict(m),
         skiff_net::Error::NotFound(_) | skiff_net::Error::Invalid(_) => Error::Invalid(e.to_string()),
         other => Error::Other(other.to_string()),
     }
-}
-
-pub fn from_net(e: skiff_net::Error) -> Error {
-    net_err(e)
 }
 
 /// What `--network`, `--ip`, `--network-alias`, ... ask of one connection.
@@ -103,15 +100,15 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
 impl Engine {
     /// The store's networks (`<root>/networks`).
     pub fn networks(&self) -> Result<Networks> {
-        Networks::open(&self.layout.root).map_err(net_err)
+        Networks::open(&self.layout.root).map_err(from_net)
     }
 
     /// A network by name or id; `bridge`/`default` is made on first use.
     pub fn network(&self, name: &str) -> Result<Network> {
         let nets = self.networks()?;
         match name {
-            "bridge" | "default" => nets.ensure_default().map_err(net_err),
-            n => nets.get(n).map_err(net_err),
+            "bridge" | "default" => nets.ensure_default().map_err(from_net),
+            n => nets.get(n).map_err(from_net),
         }
     }
 
@@ -272,7 +269,7 @@ impl Engine {
         let nets = self.networks()?;
         let net = match name {
             "bridge" | "host" | "none" => return Err(Error::Conflict(format!("{name} is a pre-defined network and cannot be removed"))),
-            n => nets.get(n).map_err(net_err)?,
+            n => nets.get(n).map_err(from_net)?,
         };
         if net.is_default() {
             return Err(Error::Conflict(format!("{} is a pre-defined network and cannot be removed", net.name)));
@@ -288,18 +285,20 @@ impl Engine {
             )));
         }
         if !self.rootless {
-            skiff_net::nft::Nft::new().remove_network(&net.bridge).map_err(net_err)?;
-            let mut nl = skiff_net::netlink::Netlink::open().map_err(net_err)?;
-            nl.delete_link(&net.bridge).map_err(net_err)?;
+            skiff_net::nft::Nft::new().remove_network(&net.bridge).map_err(from_net)?;
+            let mut nl = skiff_net::netlink::Netlink::open().map_err(from_net)?;
+            nl.delete_link(&net.bridge).map_err(from_net)?;
         }
-        nets.remove(&net.id).map_err(net_err)
+        let gone = nets.remove(&net.id).map_err(from_net)?;
+        let _ = std::fs::remove_file(self.layout.root.join("networks").join(format!(".{}.lock", net.id)));
+        Ok(gone)
     }
 
     /// The user networks no container refers to, removed (`network prune`).
     pub fn network_prune(&self) -> Result<Vec<String>> {
         let recs = self.list()?;
         let mut gone = Vec::new();
-        for net in self.networks()?.list().map_err(net_err)? {
+        for net in self.networks()?.list().map_err(from_net)? {
             if net.is_default() || recs.iter().any(|r| r.network_settings.networks.values().any(|e| e.network_id == net.id)) {
                 continue;
             }
