@@ -175,22 +175,6 @@ impl Out {
     }
 }
 
-/// Waits for `child` at most `timeout`; on timeout kills it (by pid) and panics.
-fn wait_timeout(child: &mut Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            return st;
-        }
-        if t0.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: no exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn read_file(mut f: std::fs::File) -> String {
     use std::io::Seek;
     let mut s = String::new();
@@ -221,7 +205,7 @@ impl Daemon {
             .stderr(err.try_clone().unwrap())
             .spawn()
             .expect("run ctr");
-        let status = wait_timeout(&mut child, CTR_TIMEOUT, &format!("ctr {args:?}"));
+        let status = common::wait_timeout(&mut child, CTR_TIMEOUT, &format!("ctr {args:?}"));
         Out {
             status,
             stdout: read_file(out),
@@ -817,7 +801,7 @@ fn run_rm_propagates_exit_code() {
             .unwrap();
         let ours = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.wait_ours(id)));
         let gate = d.open_gate(id);
-        let status = wait_timeout(&mut child, CTR_TIMEOUT, "ctr run --rm");
+        let status = common::wait_timeout(&mut child, CTR_TIMEOUT, "ctr run --rm");
         let (stdout, stderr) = (read_file(out), read_file(err));
         let ours = ours.unwrap_or_else(|e| std::panic::resume_unwind(e));
         gate.expect("write the gate file into the rootfs");
@@ -855,7 +839,7 @@ fn run_rm_propagates_exit_code() {
             d.assert_ours(id);
         }));
         let _ = d.ctr(&["task", "kill", "-s", "KILL", id]);
-        let status = wait_timeout(&mut child, CTR_TIMEOUT, "ctr run --rm (killed)");
+        let status = common::wait_timeout(&mut child, CTR_TIMEOUT, "ctr run --rm (killed)");
         ours.unwrap_or_else(|e| std::panic::resume_unwind(e));
         assert_eq!(status.code(), Some(137));
         d.assert_gone(id);
@@ -1213,7 +1197,7 @@ fn delete_twice_and_force_delete_of_gone_ids_exit_zero() {
             .stderr(err.try_clone().unwrap())
             .spawn()
             .expect("run skiff-runtime");
-        let status = wait_timeout(&mut child, CTR_TIMEOUT, &format!("skiff-runtime {args:?}"));
+        let status = common::wait_timeout(&mut child, CTR_TIMEOUT, &format!("skiff-runtime {args:?}"));
         (status.code().unwrap_or(-1), read_file(err))
     };
     let id = common::unique_id("ctrdel");

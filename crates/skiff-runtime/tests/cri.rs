@@ -541,21 +541,6 @@ struct Out {
     stderr: String,
 }
 
-fn wait_timeout(child: &mut Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            return st;
-        }
-        if t0.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: no exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn read_file(mut f: std::fs::File) -> String {
     use std::io::{Read, Seek};
     let mut s = String::new();
@@ -579,7 +564,7 @@ impl Daemon {
             .stderr(err.try_clone().unwrap())
             .spawn()
             .expect("run ctr");
-        let status = wait_timeout(&mut child, CMD_TIMEOUT, &format!("ctr {args:?}"));
+        let status = common::wait_timeout(&mut child, CMD_TIMEOUT, &format!("ctr {args:?}"));
         Out {
             status,
             stdout: read_file(out),

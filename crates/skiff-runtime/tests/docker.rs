@@ -206,21 +206,6 @@ impl Out {
     }
 }
 
-fn wait_timeout(child: &mut Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            return st;
-        }
-        if t0.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: no exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn read_file(mut f: std::fs::File) -> String {
     use std::io::Seek;
     let mut s = String::new();
@@ -277,7 +262,7 @@ impl Daemon {
             let mut stdin = child.stdin.take().unwrap();
             stdin.write_all(input.as_bytes()).unwrap();
         }
-        let status = wait_timeout(&mut child, TIMEOUT, &format!("docker {args:?}"));
+        let status = common::wait_timeout(&mut child, TIMEOUT, &format!("docker {args:?}"));
         Out {
             status,
             stdout: read_file(out),
@@ -620,7 +605,7 @@ fn interactive_stdin_and_tty() {
             std::thread::sleep(Duration::from_millis(20));
         }
         stdin.write_all(b"typed\r").unwrap();
-        let status = wait_timeout(&mut child, TIMEOUT, "docker run -it");
+        let status = common::wait_timeout(&mut child, TIMEOUT, "docker run -it");
         drop(stdin);
         let text = read_file(out);
         assert!(text.contains("/dev/pts/0"), "stdin not a pty: {text}");

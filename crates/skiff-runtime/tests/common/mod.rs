@@ -272,3 +272,19 @@ pub fn on_controlling_tty<'a>(cmd: &'a mut Command, slave: &std::fs::File) -> &'
     }
     cmd
 }
+
+/// Waits up to `timeout` for `child`; kills it and panics (naming `what`) past that.
+pub fn wait_timeout(child: &mut std::process::Child, timeout: std::time::Duration, what: &str) -> std::process::ExitStatus {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        if t0.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: no exit within {timeout:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
