@@ -12,7 +12,11 @@ fn programs_are_named_as_asked_for() {
         return;
     }
     let rt = Runtime::new();
-    let script = "cat /proc/self/comm; echo $(cat /proc/$$/comm)-is-pid1; sleep 30 & ps -o comm; kill $!";
+    // The child runs /bin/sleep by path: by bare name busybox sh may run the applet itself or
+    // re-exec /proc/self/exe (comm "exe"), which is busybox's choice and not the runtime's. The
+    // loop waits out the moment between the child's fork and its exec, when it is still `sh`.
+    let script = "cat /proc/self/comm; echo $(cat /proc/$$/comm)-is-pid1; /bin/sleep 30 & \
+                  while [ \"$(cat /proc/$!/comm)\" = sh ]; do :; done; ps -o comm; kill $!";
     let b = Bundle::new(&base_config(&["sh", "-c", script]));
     let id = unique_id("comm");
     let (code, out, err) = rt.run_container(&id, &b);
