@@ -19,6 +19,8 @@
 
 mod common;
 
+use common::clients::*;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,13 +45,6 @@ struct Daemon {
 }
 
 static DAEMON: OnceLock<Option<Daemon>> = OnceLock::new();
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 /// The daemon, started on first use; `None` means skip.
 fn daemon() -> Option<&'static Daemon> {
@@ -162,27 +157,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
     daemon
 }
 
-/// Output of a finished command (any status).
-struct Out {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn code(&self) -> i32 {
-        self.status.code().unwrap_or(-1)
-    }
-}
-
-fn read_file(mut f: std::fs::File) -> String {
-    use std::io::Seek;
-    let mut s = String::new();
-    f.rewind().unwrap();
-    let _ = f.read_to_string(&mut s);
-    s
-}
-
 impl Daemon {
     fn ctr_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ctr");
@@ -196,21 +170,7 @@ impl Daemon {
 
     /// Runs ctr with a timeout; output through files (a container may inherit ctr's stdio).
     fn ctr(&self, args: &[&str]) -> Out {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let mut child = self
-            .ctr_cmd(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .spawn()
-            .expect("run ctr");
-        let status = common::wait_timeout(&mut child, CTR_TIMEOUT, &format!("ctr {args:?}"));
-        Out {
-            status,
-            stdout: read_file(out),
-            stderr: read_file(err),
-        }
+        run_captured(self.ctr_cmd(args), None, CTR_TIMEOUT, &format!("ctr {args:?}"))
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -383,57 +343,8 @@ impl Daemon {
 /// enough to be checked.
 const GATE: &str = "while [ ! -e /tmp/go ]; do sleep 0.02; done; ";
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// v1 hierarchies plus the cgroup2 mount of a hybrid host.
-fn hierarchies() -> Vec<PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("cgroup.procs").exists())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Alive and not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').and_then(|i| s[i + 2..].chars().next()))
-        .is_some_and(|st| st != 'Z' && st != 'X')
-}
-
 // ---------------------------------------------------------------------------------------------
 // The image: an oci-archive built from busybox-static.
-
-/// Writes `data` as a blob of the layout at `dir`; returns (digest, size).
-fn blob(dir: &Path, data: &[u8]) -> (String, usize) {
-    let tmp = dir.join("blob.tmp");
-    std::fs::write(&tmp, data).unwrap();
-    let hex = sha256(&tmp);
-    std::fs::rename(&tmp, dir.join("blobs/sha256").join(&hex)).unwrap();
-    (format!("sha256:{hex}"), data.len())
-}
-
-fn sha256(path: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum");
-    assert!(out.status.success());
-    let s = String::from_utf8_lossy(&out.stdout);
-    let hex = s.split_whitespace().next().unwrap_or_default().to_string();
-    assert_eq!(hex.len(), 64, "sha256sum said {s}");
-    hex
-}
 
 /// An OCI image layout (one uncompressed layer: the busybox rootfs) tarred into `archive`;
 /// returns the manifest digest.
@@ -524,44 +435,6 @@ extern "C" fn cleanup_at_exit() {
     }
 }
 
-/// Pids whose command line mentions `needle` (our socket path: shims of this daemon only).
-fn pids_with_arg(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if cmdline.split(|b| *b == 0).any(|a| a == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Our exited children that are zombies (orphaned shims reparented to us).
-fn reap_zombie_children() {
-    let me = std::process::id().to_string();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-            continue;
-        };
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(str::trim)
-                .unwrap_or("")
-        };
-        if field("PPid:") == me && field("State:").starts_with('Z') {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        }
-    }
-}
-
 impl Daemon {
     fn cleanup(&self) {
         use nix::sys::signal::{kill, Signal};
@@ -583,61 +456,17 @@ impl Daemon {
             }
         }
         // 2. The daemon: SIGTERM, then SIGKILL after 10 s.
-        if let Some(mut c) = child.take() {
-            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
-            let t0 = Instant::now();
-            while c.try_wait().ok().flatten().is_none() && t0.elapsed() < Duration::from_secs(10) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = child.take() {
+            terminate(c, Duration::from_secs(10));
         }
         // 3. Shims still running for this daemon, and processes left in our cgroups.
         let sock = self.dir.join("c.sock").display().to_string();
         for pid in pids_with_arg(&sock) {
             sigkill(pid);
         }
-        for h in hierarchies() {
-            for e in std::fs::read_dir(h.join(&self.ns))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                for pid in std::fs::read_to_string(e.path().join("cgroup.procs"))
-                    .unwrap_or_default()
-                    .lines()
-                {
-                    if let Ok(pid) = pid.trim().parse() {
-                        sigkill(pid);
-                    }
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        reap_zombie_children();
-        // 4. Mounts under the temp dir, deepest first.
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = format!("{}/", self.dir.display());
-        let mut mps: Vec<String> = mi
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&prefix))
-            .map(str::to_string)
-            .collect();
-        mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for mp in mps {
-            let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        // 5. Cgroups of our namespace (containers first, then the namespace dir).
-        for h in hierarchies() {
-            let nsdir = h.join(&self.ns);
-            for e in std::fs::read_dir(&nsdir).into_iter().flatten().flatten() {
-                if e.path().is_dir() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&nsdir);
-        }
+        // 4, 5. Processes left in our namespace's cgroups, mounts under the temp dir, then
+        // those cgroups.
+        sweep_after_daemon(&self.dir, &self.ns);
         // 6. Our namespace's dir in the shim's default runc root (empty by now), the shim
         // socket dir containerd 1.6 hard-codes if we made it, then our temp dir.
         let _ = std::fs::remove_dir(self.default_root());
@@ -1090,7 +919,7 @@ fn kill_kill_all_and_delete() {
             d.task_status(id).is_some_and(|t| t.1 == "STOPPED")
         });
         wait_until("the exec'd process to die", Duration::from_secs(20), || {
-            !alive(exec_pid)
+            !alive(exec_pid.into())
         });
         d.ok(&["task", "rm", id]);
         d.ok(&["container", "rm", id]);
@@ -1216,7 +1045,7 @@ fn delete_twice_and_force_delete_of_gone_ids_exit_zero() {
     assert_eq!(g(&["start", &id]).0, 0);
     let pid = rt.init_pid(&id).expect("init pid");
     assert_eq!(g(&["kill", &id, "9"]).0, 0);
-    wait_until("the init to die", Duration::from_secs(20), || !alive(pid));
+    wait_until("the init to die", Duration::from_secs(20), || !alive(pid.into()));
     common::reap_pid(pid);
     assert_eq!(g(&["delete", &id]), (0, String::new()));
     assert_eq!(g(&["delete", "--force", &id]), (0, String::new()));

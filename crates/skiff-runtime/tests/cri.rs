@@ -27,6 +27,8 @@
 
 mod common;
 
+use common::clients::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -343,11 +345,6 @@ struct Daemon {
 
 static DAEMON: OnceLock<Option<Daemon>> = OnceLock::new();
 
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
 fn daemon() -> Option<&'static Daemon> {
     DAEMON
         .get_or_init(|| {
@@ -535,41 +532,11 @@ fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
-struct Out {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn read_file(mut f: std::fs::File) -> String {
-    use std::io::{Read, Seek};
-    let mut s = String::new();
-    f.rewind().unwrap();
-    let _ = f.read_to_string(&mut s);
-    s
-}
-
 impl Daemon {
     fn ctr(&self, args: &[&str]) -> Out {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let mut child = Command::new("ctr")
-            .arg("--address")
-            .arg(self.dir.join("c.sock"))
-            .arg("--namespace")
-            .arg(NS)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .spawn()
-            .expect("run ctr");
-        let status = common::wait_timeout(&mut child, CMD_TIMEOUT, &format!("ctr {args:?}"));
-        Out {
-            status,
-            stdout: read_file(out),
-            stderr: read_file(err),
-        }
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address").arg(self.dir.join("c.sock")).arg("--namespace").arg(NS).args(args);
+        run_captured(cmd, None, CMD_TIMEOUT, &format!("ctr {args:?}"))
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -664,55 +631,15 @@ impl Daemon {
                 let _ = self.ctr(&["container", "rm", id]);
             }
         }
-        if let Some(mut c) = child.take() {
-            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
-            let t0 = Instant::now();
-            while c.try_wait().ok().flatten().is_none() && t0.elapsed() < Duration::from_secs(10) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = child.take() {
+            terminate(c, Duration::from_secs(10));
         }
         // Shims of this daemon, and processes left in the pods' cgroups.
         let sock = self.dir.join("c.sock").display().to_string();
         for pid in pids_with_arg(&sock) {
             sigkill(pid);
         }
-        let parent = self.cgroup_parent.trim_start_matches('/');
-        for h in hierarchies() {
-            for e in std::fs::read_dir(h.join(parent)).into_iter().flatten().flatten() {
-                for pid in std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap_or_default().lines() {
-                    if let Ok(pid) = pid.trim().parse() {
-                        sigkill(pid);
-                    }
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        reap_zombie_children();
-        // Mounts under the temp dir, deepest first.
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = format!("{}/", self.dir.display());
-        let mut mps: Vec<String> = mi
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&prefix))
-            .map(str::to_string)
-            .collect();
-        mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for mp in mps {
-            let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        // The pods' cgroups, then their parent.
-        for h in hierarchies() {
-            let pdir = h.join(parent);
-            for e in std::fs::read_dir(&pdir).into_iter().flatten().flatten() {
-                if e.path().is_dir() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&pdir);
-        }
+        sweep_after_daemon(&self.dir, &self.cgroup_parent);
         if !self.run_dir_existed {
             for d in ["/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc", "/run/containerd"] {
                 let _ = std::fs::remove_dir(d);
@@ -728,80 +655,8 @@ extern "C" fn cleanup_at_exit() {
     }
 }
 
-/// Pids whose command line has `needle` as an argument (shims of this daemon only).
-fn pids_with_arg(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if cmdline.split(|b| *b == 0).any(|a| a == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Our exited children that are zombies (orphaned shims reparented to us).
-fn reap_zombie_children() {
-    let me = std::process::id().to_string();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-            continue;
-        };
-        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("");
-        if field("PPid:") == me && field("State:").starts_with('Z') {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        }
-    }
-}
-
-/// v1 hierarchies plus the cgroup2 mount of a hybrid host.
-fn hierarchies() -> Vec<PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup")
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join("cgroup.procs").exists()).collect())
-        .unwrap_or_default()
-}
-
-/// Alive and not a zombie.
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').and_then(|i| s[i + 2..].chars().next()))
-        .is_some_and(|st| st != 'Z' && st != 'X')
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Images: oci-archives built here.
-
-fn blob(dir: &Path, data: &[u8]) -> (String, usize) {
-    let tmp = dir.join("blob.tmp");
-    std::fs::write(&tmp, data).unwrap();
-    let hex = sha256(&tmp);
-    std::fs::rename(&tmp, dir.join("blobs/sha256").join(&hex)).unwrap();
-    (format!("sha256:{hex}"), data.len())
-}
-
-fn sha256(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
-    assert!(out.status.success());
-    let s = String::from_utf8_lossy(&out.stdout);
-    let hex = s.split_whitespace().next().unwrap_or_default().to_string();
-    assert_eq!(hex.len(), 64, "sha256sum said {s}");
-    hex
-}
 
 /// An OCI image layout in `dir/layout` (one uncompressed layer: `rootfs`), named `name`, with
 /// the image config's `config` section, tarred into `archive`.

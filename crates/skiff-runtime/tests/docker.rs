@@ -28,7 +28,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use common::clients::*;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -51,13 +53,6 @@ struct Daemon {
 }
 
 static DAEMON: OnceLock<Option<Daemon>> = OnceLock::new();
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 fn daemon() -> Option<&'static Daemon> {
     DAEMON
@@ -194,50 +189,6 @@ fn start_daemon() -> Daemon {
     daemon
 }
 
-struct Out {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn code(&self) -> i32 {
-        self.status.code().unwrap_or(-1)
-    }
-}
-
-fn read_file(mut f: std::fs::File) -> String {
-    use std::io::Seek;
-    let mut s = String::new();
-    f.rewind().unwrap();
-    let _ = f.read_to_string(&mut s);
-    s
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// v1 hierarchies plus the cgroup2 mount of a hybrid host.
-fn hierarchies() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("cgroup.procs").exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    if Path::new("/sys/fs/cgroup/cgroup.procs").exists() {
-        v.push(PathBuf::from("/sys/fs/cgroup"));
-    }
-    v
-}
-
 impl Daemon {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(DOCKER);
@@ -249,25 +200,7 @@ impl Daemon {
 
     /// Runs docker with `input` on stdin (None: /dev/null) and a timeout.
     fn docker_in(&self, args: &[&str], input: Option<&str>) -> Out {
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let mut child = self
-            .cmd(args)
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .spawn()
-            .expect("run docker");
-        if let Some(input) = input {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(input.as_bytes()).unwrap();
-        }
-        let status = common::wait_timeout(&mut child, TIMEOUT, &format!("docker {args:?}"));
-        Out {
-            status,
-            stdout: read_file(out),
-            stderr: read_file(err),
-        }
+        run_captured(self.cmd(args), input, TIMEOUT, &format!("docker {args:?}"))
     }
 
     fn docker(&self, args: &[&str]) -> Out {
@@ -429,14 +362,6 @@ fn pids_naming(needle: &str) -> Vec<i32> {
     out
 }
 
-fn reap_zombie_children() {
-    while let Ok(st) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-        if st == nix::sys::wait::WaitStatus::StillAlive {
-            break;
-        }
-    }
-}
-
 impl Daemon {
     fn cleanup(&self) {
         use nix::sys::signal::{kill, Signal};
@@ -453,14 +378,8 @@ impl Daemon {
             }
         }
         // 2. dockerd, by pid: SIGTERM (it stops its containerd), SIGKILL after 20 s.
-        if let Some(mut c) = child.take() {
-            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
-            let t0 = Instant::now();
-            while c.try_wait().ok().flatten().is_none() && t0.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = child.take() {
+            terminate(c, Duration::from_secs(20));
         }
         // 3. containerd and shims naming our temp dir, then processes left in our cgroups.
         let needle = self.dir.display().to_string();
@@ -473,40 +392,8 @@ impl Daemon {
             eprintln!("docker tests: killing leftover process {pid}");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        for h in hierarchies() {
-            for e in std::fs::read_dir(h.join(&self.parent)).into_iter().flatten().flatten() {
-                for pid in std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap_or_default().lines() {
-                    if let Ok(pid) = pid.trim().parse() {
-                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    }
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        reap_zombie_children();
-        // 4. Mounts under the temp dir, deepest first.
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = format!("{}/", self.dir.display());
-        let mut mps: Vec<String> = mi
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(&prefix))
-            .map(str::to_string)
-            .collect();
-        mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for mp in mps {
-            let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
-        // 5. Our cgroup parent in every hierarchy.
-        for h in hierarchies() {
-            let p = h.join(&self.parent);
-            for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
-                if e.path().is_dir() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&p);
-        }
+        // 4, 5. Processes left in our cgroups, mounts under the temp dir, our cgroup parent.
+        sweep_after_daemon(&self.dir, &self.parent);
         // 6. What dockerd made outside the temp dir (listed files before their dirs).
         for (p, existed) in &self.outside {
             if !existed {

@@ -3,6 +3,8 @@
 //! leaves no state dir, cgroup or process behind.
 #![allow(dead_code)]
 
+pub mod clients;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
