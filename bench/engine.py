@@ -29,7 +29,10 @@ that is missing, fails to start or fails in a section is reported as skipped wit
 
 Usage: engine.py --work DIR --skiff BIN --tar ROOTFS.tar [--quick] [SECTION[=N] ...]
 """
-import argparse, os, select, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, statistics, sys, time
+
+import peers
+from peers import Failed, cmdline, pids_naming, ppid_of, quiet, reap_naming, run, stats, umount_under
 
 SECTIONS = ["run", "cycle", "memory", "commit"]
 # (iterations, warm-up) per section: default and --quick.
@@ -37,85 +40,6 @@ DEFAULT_N = {"run": (30, 3), "cycle": (10, 1), "memory": (5, 0), "commit": (3, 1
 QUICK_N = {"run": (5, 1), "cycle": (3, 1), "memory": (1, 0), "commit": (1, 0)}
 BIG_MB = 100
 TIMEOUT = 180
-
-
-class Failed(Exception):
-    pass
-
-
-def run(cmd, timeout=TIMEOUT, check=True, env=None):
-    """Run a command; stdout and stderr go to files, not pipes (a monitor that inherits them
-    could keep a pipe open long after the command exits). Returns (ms, rc, stdout, stderr)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        # Not subprocess's own timeout: it polls with sleeps of up to 50 ms, which would be
-        # measured as the command's latency. A pidfd wakes us when the child exits.
-        fd = os.pidfd_open(p.pid)
-        try:
-            done = select.select([fd], [], [], timeout)[0]
-        finally:
-            os.close(fd)
-        if done:
-            rc = p.wait()
-        else:
-            p.kill()
-            p.wait()
-            rc = None
-        ms = (time.perf_counter() - t0) * 1000.0
-        out.seek(0)
-        err.seek(0)
-        o = out.read().decode(errors="replace")
-        e = err.read().decode(errors="replace")
-    if check and rc != 0:
-        what = f"timed out after {timeout} s" if rc is None else f"exit {rc}"
-        msg = (e.strip() or o.strip()).splitlines()
-        raise Failed(f"`{' '.join(cmd)}`: {what}: {msg[-1] if msg else ''}")
-    return ms, rc, o, e
-
-
-def quiet(cmd, timeout=60, env=None):
-    run(cmd, timeout=timeout, check=False, env=env)
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def ppid_of(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def pids_naming(text):
-    """Pids (not ours) whose command line contains `text`."""
-    me = os.getpid()
-    t = text.encode()
-    return [int(d) for d in os.listdir("/proc")
-            if d.isdigit() and int(d) != me and any(t in a for a in cmdline(int(d)))]
-
-
-def reap_naming(text, wait=10.0):
-    """Processes working on our temp dir (podman's cleanup, conmon, shims) that are still there
-    at the end: wait for them, then SIGKILL them by pid."""
-    deadline = time.monotonic() + wait
-    while pids_naming(text) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = pids_naming(text)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return left
-
 
 WORK = ""
 DAEMONS = set()  # dockerd and its containerd: they name the temp dir for as long as they run
@@ -286,47 +210,18 @@ def versions(engines):
 
 def start_dockerd(docker, d):
     """Our own dockerd (and the containerd it starts) with everything in `d`, no networking."""
-    for sub in ("data", "exec", "cli"):
-        os.makedirs(f"{d}/{sub}", exist_ok=True)
-    with open(f"{d}/daemon.json", "w") as f:
-        f.write('{"ip-forward": false, "ip-masq": false, "userland-proxy": false}\n')
-    sock = f"{d}/docker.sock"
-    docker.env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": f"{d}/cli"}
-    log = open(f"{d}/dockerd.log", "wb")
-    # A session of its own: a ^C of the benchmark must not reach dockerd before we remove
-    # its containers; the teardown stops it by pid.
-    docker.daemon = subprocess.Popen(
-        ["dockerd", "--config-file", f"{d}/daemon.json", "--data-root", f"{d}/data", "--exec-root", f"{d}/exec",
-         "--pidfile", f"{d}/dockerd.pid", "-H", f"unix://{sock}", "--iptables=false", "--bridge=none"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    docker.daemon, docker.env = peers.start_dockerd(
+        d, '{"ip-forward": false, "ip-masq": false, "userland-proxy": false}\n', ["--iptables=false", "--bridge=none"])
     docker.exec_root = f"{d}/exec"
     DAEMONS.add(docker.daemon.pid)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if docker.daemon.poll() is not None:
-            break
-        if docker.run("version", "--format", "{{.Server.Version}}", timeout=10, check=False)[1] == 0:
-            return None
-        time.sleep(0.2)
-    with open(f"{d}/dockerd.log", errors="replace") as f:
-        tail = [l.strip() for l in f.read().splitlines() if "level=error" in l or "level=fatal" in l][-1:]
-    state = f"exited with {docker.daemon.returncode}" if docker.daemon.poll() is not None else "not answering after 60 s"
-    return f"dockerd {state}{': ' + tail[0] if tail else ''}"
+    return peers.wait_dockerd(docker.daemon, d, lambda: docker.run(
+        "version", "--format", "{{.Server.Version}}", timeout=10, check=False)[1] == 0)
 
 
 def stop_dockerd(docker):
-    p = docker.daemon
-    if p is None:
+    if docker.daemon is None:
         return
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    # Its containerd and any shim left: they name our exec root on their command lines.
-    left = reap_naming(docker.exec_root, wait=15.0)
+    left = peers.stop_dockerd(docker.daemon, docker.exec_root)
     if left:
         print(f"   (docker: killed leftover processes {left})")
     docker.daemon = None
@@ -345,22 +240,10 @@ def teardown(engines, work):
     if left:
         print(f"   (killed leftover processes naming {work}: {left})")
     # Mounts the engines left in this (private) mount namespace, innermost first.
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ")
-            if mp == work or mp.startswith(work + "/"):
-                mounts.append(mp)
-    for mp in reversed(mounts):
-        quiet(["umount", "-l", mp])
+    umount_under(work)
 
 
 # ---------------------------------------------------------------------------------- reports
-
-def stats(xs):
-    s = sorted(xs)
-    return statistics.median(s), statistics.fmean(s), s[max(0, int(len(s) * 0.9) - 1)]
-
 
 def table(title, engines, lat, failed, unit="ms"):
     """Median, mean, p90 per engine and the ratio peer/skiff of the medians."""

@@ -30,7 +30,10 @@ skipped with the reason.
 
 Usage: network.py --work DIR --skiff BIN --tar IMAGE.tar --sink BIN [--quick] [SECTION[=N] ...]
 """
-import argparse, json, os, re, select, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, signal, socket, statistics, subprocess, sys, time
+
+import peers
+from peers import Failed, cmdline, pids_naming, ppid_of, quiet, reap_naming, run, stats, umount_under
 
 SECTIONS = ["start", "user", "tput"]
 # (iterations, warm-up) per section: default and --quick.
@@ -50,81 +53,6 @@ DOCKER_BIP = "10.201.4.1/24"
 
 WORK = ""
 DAEMONS = set()  # dockerd and its containerd: they name the temp dir for as long as they run
-
-
-class Failed(Exception):
-    pass
-
-
-def run(cmd, timeout=TIMEOUT, check=True, env=None):
-    """Run a command, stdout/stderr to files (a monitor that inherits a pipe could hold it open
-    long after the command exits); timed with a pidfd wait, no polling. (ms, rc, out, err)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        fd = os.pidfd_open(p.pid)
-        try:
-            done = select.select([fd], [], [], timeout)[0]
-        finally:
-            os.close(fd)
-        if done:
-            rc = p.wait()
-        else:
-            p.kill()
-            p.wait()
-            rc = None
-        ms = (time.perf_counter() - t0) * 1000.0
-        out.seek(0)
-        err.seek(0)
-        o = out.read().decode(errors="replace")
-        e = err.read().decode(errors="replace")
-    if check and rc != 0:
-        what = f"timed out after {timeout} s" if rc is None else f"exit {rc}"
-        msg = (e.strip() or o.strip()).splitlines()
-        raise Failed(f"`{' '.join(cmd)}`: {what}: {msg[-1] if msg else ''}")
-    return ms, rc, o, e
-
-
-def quiet(cmd, timeout=60, env=None):
-    return run(cmd, timeout=timeout, check=False, env=env)
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def ppid_of(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def pids_naming(text):
-    me = os.getpid()
-    t = text.encode()
-    return [int(d) for d in os.listdir("/proc")
-            if d.isdigit() and int(d) != me and any(t in a for a in cmdline(int(d)))]
-
-
-def reap_naming(text, wait=10.0, keep=()):
-    """Processes still working on `text` (our temp dir) at the end: wait, then SIGKILL by pid."""
-    deadline = time.monotonic() + wait
-    while [p for p in pids_naming(text) if p not in keep] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [p for p in pids_naming(text) if p not in keep]
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return left
-
 
 RESIDENT = (b"skiff-dns",)  # per-network servers that live as long as their network
 
@@ -197,44 +125,19 @@ class Engine:
 def start_dockerd(docker, d):
     """Our own dockerd with everything in `d`; Docker's defaults for networking (iptables,
     docker-proxy, ip-forward, masquerade) except the address of its bridge docker0."""
-    for sub in ("data", "exec", "cli"):
-        os.makedirs(f"{d}/{sub}", exist_ok=True)
-    with open(f"{d}/daemon.json", "w") as f:
-        json.dump({"deprecated-key-path": f"{d}/key.json"}, f)
-    sock = f"{d}/docker.sock"
-    docker.env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": f"{d}/cli"}
-    log = open(f"{d}/dockerd.log", "wb")
-    docker.daemon = subprocess.Popen(
-        ["dockerd", "--config-file", f"{d}/daemon.json", "--data-root", f"{d}/data", "--exec-root", f"{d}/exec",
-         "--pidfile", f"{d}/dockerd.pid", "-H", f"unix://{sock}", "--iptables=true", "--bip", DOCKER_BIP],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    docker.daemon, docker.env = peers.start_dockerd(
+        d, json.dumps({"deprecated-key-path": f"{d}/key.json"}), ["--iptables=true", "--bip", DOCKER_BIP])
     docker.exec_root = f"{d}/exec"
     DAEMONS.add(docker.daemon.pid)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if docker.daemon.poll() is not None:
-            break
-        if docker.run("version", "--format", "{{.Server.Version}}", timeout=10, check=False)[1] == 0:
-            return None
-        time.sleep(0.2)
-    with open(f"{d}/dockerd.log", errors="replace") as f:
-        tail = [l.strip() for l in f.read().splitlines() if "level=error" in l or "level=fatal" in l][-1:]
-    state = f"exited with {docker.daemon.returncode}" if docker.daemon.poll() is not None else "not answering after 60 s"
-    return f"dockerd {state}{': ' + tail[0] if tail else ''}"
+    return peers.wait_dockerd(docker.daemon, d, lambda: docker.run(
+        "version", "--format", "{{.Server.Version}}", timeout=10, check=False)[1] == 0)
 
 
 def stop_dockerd(docker):
     p = docker.daemon
     if p is None:
         return
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    left = reap_naming(docker.exec_root, wait=15.0)
+    left = peers.stop_dockerd(p, docker.exec_root)
     if left:
         print(f"   (docker: killed leftover processes {left})")
     DAEMONS.discard(p.pid)
@@ -384,22 +287,10 @@ def teardown(engines, work):
     left = reap_naming(work)
     if left:
         print(f"   (killed leftover processes naming {work}: {left})")
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ")
-            if mp == work or mp.startswith(work + "/"):
-                mounts.append(mp)
-    for mp in reversed(mounts):
-        quiet(["umount", "-l", mp])
+    umount_under(work)
 
 
 # ---------------------------------------------------------------------------------- reports
-
-def stats(xs):
-    s = sorted(xs)
-    return statistics.median(s), statistics.fmean(s), s[max(0, int(len(s) * 0.9) - 1)]
-
 
 def table(title, engines, lat, failed, base_name="skiff"):
     print(f"-- {title}")

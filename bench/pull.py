@@ -55,9 +55,12 @@ more than any peer's.
 Usage: pull.py --work DIR --skiff BIN --maxrss BIN [--runs N] [--cache DIR] [--format v2s2|oci]
                [--only NAME,...] [--rebuild]
 """
-import argparse, glob, hashlib, json, os, select, shutil, socket, signal, statistics, subprocess, sys
-import tempfile, time, urllib.request
+import argparse, glob, hashlib, json, os, shutil, socket, signal, statistics, subprocess, sys
+import time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
+
+import peers
+from peers import Failed, reap_naming, umount_under
 
 RECIPE = "v1"  # change when LAYERS changes: the cached image is rebuilt
 # (name, host paths (globs, relative to /) or None for a special layer). Parents of each path
@@ -83,37 +86,14 @@ TIMEOUT = 900
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
-class Failed(Exception):
-    pass
-
-
 def log(msg):
     print(msg, flush=True)
 
 
 def run(cmd, timeout=TIMEOUT, check=True, env=None, maxrss=False):
-    """Run a command with stdout/stderr to files (a daemon it starts cannot hold a pipe open);
-    wall time through a pidfd wait (no polling). Returns (ms, rc, stdout, stderr, maxrss_kb)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(([MAXRSS] if maxrss else []) + cmd, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=err, env=env)
-        fd = os.pidfd_open(p.pid)
-        try:
-            done = select.select([fd], [], [], timeout)[0]
-        finally:
-            os.close(fd)
-        if done:
-            rc = p.wait()
-        else:
-            p.kill()
-            p.wait()
-            rc = None
-        ms = (time.perf_counter() - t0) * 1000.0
-        out.seek(0)
-        err.seek(0)
-        o = out.read().decode(errors="replace")
-        e = err.read().decode(errors="replace")
+    """peers.run, optionally through the maxrss launcher. Returns (ms, rc, stdout, stderr,
+    maxrss_kb)."""
+    ms, rc, o, e = peers.run(([MAXRSS] if maxrss else []) + cmd, timeout=timeout, check=False, env=env)
     kb = None
     if maxrss:
         lines = e.rstrip("\n").split("\n")
@@ -121,49 +101,8 @@ def run(cmd, timeout=TIMEOUT, check=True, env=None, maxrss=False):
             kb = int(lines[-1].split()[1])
             e = "\n".join(lines[:-1])
     if check and rc != 0:
-        what = f"timed out after {timeout} s" if rc is None else f"exit {rc}"
-        msg = (e.strip() or o.strip()).splitlines()
-        raise Failed(f"`{' '.join(cmd)}`: {what}: {msg[-1] if msg else ''}")
+        raise peers.failure(cmd, rc, timeout, o, e)
     return ms, rc, o, e, kb
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def pids_naming(text):
-    me, t = os.getpid(), text.encode()
-    return [int(d) for d in os.listdir("/proc") if d.isdigit() and int(d) != me and any(t in a for a in cmdline(int(d)))]
-
-
-def reap_naming(text, wait=10.0):
-    """Processes still working on `text` (a dir of ours): wait, then SIGKILL them by pid."""
-    deadline = time.monotonic() + wait
-    while pids_naming(text) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = pids_naming(text)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return left
-
-
-def umount_under(d):
-    """Every mount at or below `d` in this (private) mount namespace, innermost first."""
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].replace("\\040", " ")
-            if mp == d or mp.startswith(d + "/"):
-                mounts.append(mp)
-    for mp in reversed(mounts):
-        subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
 
 
 def remove_tree(d):
@@ -557,34 +496,20 @@ class Docker(Contender):
 
     def fresh(self, d):
         super().fresh(d)
-        for sub in ("data", "exec", "cli"):
-            os.makedirs(f"{d}/{sub}")
-        with open(f"{d}/daemon.json", "w") as f:
-            json.dump({"ip-forward": False, "ip-masq": False, "userland-proxy": False,
-                       "deprecated-key-path": f"{d}/key.json"}, f)
-        sock = f"{d}/docker.sock"
-        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=f"{d}/cli")
-        self.log = open(f"{d}/dockerd.log", "wb")
-        # A session of its own: ^C of the benchmark goes to us; we stop it by pid.
-        self.daemon = subprocess.Popen(
-            ["dockerd", "--config-file", f"{d}/daemon.json", "--data-root", f"{d}/data", "--exec-root", f"{d}/exec",
-             "--pidfile", f"{d}/dockerd.pid", "-H", f"unix://{sock}", "--iptables=false", "--bridge=none",
-             "--storage-driver", "overlay2", "--insecure-registry", self.registry_host],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
-                break
+        self.daemon, env = peers.start_dockerd(
+            d, json.dumps({"ip-forward": False, "ip-masq": False, "userland-proxy": False,
+                           "deprecated-key-path": f"{d}/key.json"}),
+            ["--iptables=false", "--bridge=none", "--storage-driver", "overlay2", "--insecure-registry", self.registry_host])
+        self.env = dict(os.environ, **env)
+        def ready():
             r = run(["/usr/bin/docker", "version", "--format", "{{.Server.Version}}"], env=self.env, timeout=10, check=False)
             if r[1] == 0:
                 self.version = self.version or f"dockerd {r[2].strip()}"
-                self.idle_kb = proc_kb(self.daemon.pid, "VmRSS")
-                return
-            time.sleep(0.2)
-        with open(f"{d}/dockerd.log", errors="replace") as f:
-            tail = [l.strip() for l in f.read().splitlines() if "level=error" in l or "level=fatal" in l][-1:]
-        state = f"exited with {self.daemon.returncode}" if self.daemon.poll() is not None else "not answering after 60 s"
-        raise Failed(f"dockerd {state}{': ' + tail[0] if tail else ''}")
+            return r[1] == 0
+        why = peers.wait_dockerd(self.daemon, d, ready)
+        if why:
+            raise Failed(why)
+        self.idle_kb = proc_kb(self.daemon.pid, "VmRSS")
 
     def prepull(self, ref):
         run(["/usr/bin/docker", "pull", "-q", ref], env=self.env)
@@ -610,15 +535,8 @@ class Docker(Contender):
         p = self.daemon
         if p is None:
             return
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
         self.daemon = None
-        left = reap_naming(self.dir, wait=15.0)  # its containerd
+        left = peers.stop_dockerd(p, self.dir)  # its containerd names our dir
         if left:
             log(f"   (docker: killed leftover processes naming {self.dir}: {left})")
 

@@ -82,20 +82,7 @@ for p in /etc/docker /etc/docker/key.json /run/docker /run/docker/plugins /run/c
     [ -e "$p" ] || FRESH+=("$p")
 done
 
-kill_naming() {   # processes whose command line names $WORK: TERM, then KILL, by pid
-    local sig pids
-    for sig in TERM KILL; do
-        pids=$(grep -l -a -F "$WORK" /proc/[0-9]*/cmdline 2>/dev/null | sed 's,/proc/\([0-9]*\)/cmdline,\1,' | grep -v -x -e "$$" -e "$BASHPID" || true)
-        [ -n "$pids" ] || return 0
-        # shellcheck disable=SC2086
-        kill -s $sig $pids 2>/dev/null || true
-        for _ in $(seq 50); do
-            pids=$(for p in $pids; do [ -e /proc/$p ] && echo "$p"; done)
-            [ -n "$pids" ] || return 0
-            sleep 0.2
-        done
-    done
-}
+. bench/peers.sh   # kill_naming, rmdir_tree (the cwd is the repository)
 cleanup() {
     local status=$?
     set +e
