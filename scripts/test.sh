@@ -1,9 +1,13 @@
 #!/bin/sh
 # All tests: set up (packages only), then the workspace's unit and integration tests (the
-# `ci` profile: release code without fat LTO; the container tests need root), then clippy
-# with warnings as errors.
+# `ci` profile: release code without fat LTO; the container tests need root), the
+# kernel-dependent ones again in a QEMU guest on pure cgroup v2 and pure v1 (tests/vm/ci.sh),
+# then clippy with warnings as errors.
 set -eu
 cd "$(dirname "$0")/.."
 SKIFF_SETUP_NO_BUILD=1 ./scripts/setup.sh
-cargo test --workspace --profile ci --no-fail-fast -- --test-threads=2
+rc=0
+cargo test --workspace --profile ci --no-fail-fast -- --test-threads=2 || rc=$?
+tests/vm/ci.sh || rc=$?
+[ "$rc" -eq 0 ] || exit "$rc"
 cargo clippy --workspace --all-targets --profile ci -- -D warnings
