@@ -1,7 +1,7 @@
 //! `create` and `run`.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
@@ -11,10 +11,11 @@ use super::{write_pid_file, Container, CreateOptions, Runtime};
 use crate::cgroups::Cgroups;
 use crate::error::{Error, Result, SysContext};
 use crate::namespaces::Plan;
-use crate::process::{channel, init::InitArgs, launch, supervise};
+use crate::process::channel::{self, Msg};
+use crate::process::{init::InitArgs, launch, supervise};
 use crate::rootless;
 use crate::spec::Bundle;
-use crate::state::{self, OciState, Record, Status, EXEC_FIFO};
+use crate::state::{self, Intent, OciState, Record, Status, EXEC_FIFO, STATE_FILE};
 use crate::timing;
 
 /// Undoes a half-made container unless disarmed.
@@ -80,7 +81,21 @@ impl Runtime {
             Some(p) => Some(crate::terminal::connect(p)?),
             None => None,
         };
-        let dir = self.store.create_dir(id)?;
+        let created = state::now_rfc3339();
+        let owner = String::new();
+        let mut intent = Intent {
+            runtime_pid: std::process::id() as i32,
+            runtime_start: state::proc_stat(std::process::id() as i32).map_or(0, |(_, t)| t),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: created.clone(),
+            owner: owner.clone(),
+            cgroup_paths: manager.as_ref().map(|m| m.paths.clone()).unwrap_or_default(),
+            cgroup_created: Vec::new(),
+            init_pid: 0,
+            init_start: 0,
+        };
+        let dir = self.begin(id, &mut intent)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
         timing::mark("create: console socket and state dir");
         // After the state root exists: the compiled filter is cached there.
@@ -102,8 +117,6 @@ impl Runtime {
         } else {
             (None, None)
         };
-        let created = state::now_rfc3339();
-        let owner = String::new();
         let annotations = bundle.spec.annotations().clone().unwrap_or_default();
         let state_json = |pid: i32| {
             let s = OciState {
@@ -146,7 +159,13 @@ impl Runtime {
             self_join,
         };
         timing::mark("create: exec fifo and channel");
-        let pid = launch::spawn(args, parent, id_maps.as_ref(), by_pid.as_ref(), &state_json)?;
+        // From the fork on, the intent names the init and exactly the cgroups we made.
+        let made = cleanup.cgroups.clone();
+        let record_init = |pid: i32| {
+            let init_start = state::proc_stat(pid).map_or(0, |(_, t)| t);
+            self.store.write_intent(id, &Intent { init_pid: pid, init_start, cgroup_created: made.clone(), ..intent.clone() })
+        };
+        let (pid, chan) = launch::spawn(args, parent, id_maps.as_ref(), by_pid.as_ref(), &state_json, &record_init)?;
         timing::mark("create: init ready");
         let kill_init = || {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -183,9 +202,39 @@ impl Runtime {
             kill_init();
             return Err(e);
         }
+        // The init waits for this before it waits for `start`: a runtime killed before here
+        // takes its init along (it reads EOF and exits) instead of leaving one nobody knows.
+        if let Err(e) = chan.send(&Msg::Go) {
+            kill_init();
+            return Err(Error::Init(format!("container init exited before create completed ({e})")));
+        }
         timing::mark("create: save state");
         cleanup.armed = false;
         Ok((Container { store: self.store.clone(), rec }, master))
+    }
+
+    /// Makes the state dir of `id` and records `intent` in it, under the root lock, with the
+    /// cgroup directories that do not exist yet as the ones we will make. A dir left by a
+    /// create whose runtime died is undone first; one that holds a container, or whose create
+    /// is still in progress, is `Exists`.
+    fn begin(&self, id: &str, intent: &mut Intent) -> Result<PathBuf> {
+        let _lock = self.store.lock(true)?;
+        let dir = match self.store.create_dir(id) {
+            Err(Error::Exists(_)) if !self.store.dir(id).join(STATE_FILE).exists() => {
+                if self.store.intent(id)?.is_some_and(|i| i.creator_alive()) {
+                    return Err(Error::Exists(id.to_string()));
+                }
+                self.reclaim(id)?;
+                self.store.create_dir(id)?
+            }
+            r => r?,
+        };
+        intent.cgroup_created = missing_dirs(&intent.cgroup_paths);
+        if let Err(e) = self.store.write_intent(id, intent) {
+            let _ = self.store.remove(id);
+            return Err(e);
+        }
+        Ok(dir)
     }
 
     /// The container's cgroup. In rootless mode None, with a warning (and one more when
@@ -225,4 +274,16 @@ impl Runtime {
         timing::mark("run: deleted");
         code
     }
+}
+
+/// The directories among `paths` and their ancestors that do not exist yet, parents first:
+/// what making the cgroup will create.
+fn missing_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        let start = out.len();
+        out.extend(p.ancestors().take_while(|a| !a.exists()).map(Path::to_path_buf));
+        out[start..].reverse();
+    }
+    out
 }

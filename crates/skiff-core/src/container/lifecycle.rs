@@ -1,6 +1,6 @@
 //! `start`, `kill` and `delete`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
@@ -10,7 +10,7 @@ use super::{Container, Runtime};
 use crate::error::{Error, Result};
 use crate::hooks::{self, Kind};
 use crate::process;
-use crate::state::{Status, EXEC_FIFO};
+use crate::state::{Intent, Status, EXEC_FIFO};
 use crate::timing;
 
 impl Container {
@@ -125,13 +125,75 @@ impl Container {
 }
 
 impl Runtime {
-    /// Deletes a container; with `force` an id that no longer exists is not an error (any
-    /// leftover state dir is removed), as containerd expects.
+    /// Deletes a container; with `force` an id that no longer exists is not an error, as
+    /// containerd expects, and what a create killed half-way left (state dir, cgroups,
+    /// processes; see [`Intent`]) is removed. A create still in progress is not disturbed.
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         match self.load(id) {
             Ok(c) => c.delete(force),
-            Err(Error::NotExist(_)) if force => self.store.remove(id),
+            Err(Error::NotExist(_)) if force => {
+                let Some(lock) = self.store.lock(false)? else { return Ok(()) };
+                // The create may have finished since we looked.
+                match self.load(id) {
+                    Ok(c) => {
+                        drop(lock);
+                        c.delete(force)
+                    }
+                    Err(Error::NotExist(_)) => self.reclaim(id),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// Undoes what a create whose runtime died left in the state dir of `id` (one without
+    /// `state.json`): kills its processes, removes its cgroups, then the dir. Refused while
+    /// the creating runtime still runs. The caller holds the root lock.
+    pub(super) fn reclaim(&self, id: &str) -> Result<()> {
+        if !self.store.exists(id) {
+            return Ok(());
+        }
+        if let Some(i) = self.store.intent(id)? {
+            if i.creator_alive() {
+                return Err(Error::State(format!("container {id} is being created (by pid {}); wait for that to finish", i.runtime_pid)));
+            }
+            tracing::debug!("container {id}: undoing a create whose runtime (pid {}) died", i.runtime_pid);
+            kill_half_made(&i)?;
+            crate::cgroups::remove(&i.cgroup_created)?;
+            crate::cgroups::remove_default_parents(&i.cgroup_paths);
+        }
+        self.store.remove(id)
+    }
+}
+
+/// Kills the processes of a half-made container: its init (by pidfd, if it was recorded) and
+/// whatever is in its cgroups, until they are empty. Its first child needs nothing: it dies
+/// with the runtime (parent-death signal).
+fn kill_half_made(i: &Intent) -> Result<()> {
+    let fd = if i.init_pid > 0 { process::pidfd_open(i.init_pid).ok() } else { None };
+    // The pidfd pins the process; check it is still the init and not a reused pid.
+    if let Some(fd) = fd.filter(|_| i.init_alive()) {
+        let _ = process::pidfd_signal(&fd, Signal::SIGKILL as i32);
+        process::pidfd_wait(&fd, Duration::from_secs(10));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids: Vec<i32> = i
+            .cgroup_paths
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p.join("cgroup.procs")).ok())
+            .flat_map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<i32>>())
+            .collect();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Other(format!("processes {pids:?} of a half-made container did not exit after SIGKILL")));
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }

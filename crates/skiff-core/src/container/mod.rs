@@ -73,14 +73,19 @@ impl Runtime {
         Ok(Container { store: self.store.clone(), rec })
     }
 
-    /// States of all containers, sorted by id. Dirs without a state file (a create in
-    /// progress) are skipped, as runc does.
+    /// States of all containers, sorted by id. A create without a state file yet shows as
+    /// `creating`, or `stopped` once its runtime died (`delete -f` undoes it); a dir without
+    /// either is skipped, as runc does.
     pub fn list(&self) -> Result<Vec<OciState>> {
         let mut out = Vec::new();
         for id in self.store.ids()? {
             match self.load(&id) {
                 Ok(c) => out.push(c.state()),
-                Err(Error::NotExist(_)) => {}
+                Err(Error::NotExist(_)) => match self.store.intent(&id) {
+                    Ok(Some(i)) => out.push(i.oci_state(&id)),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("skipping {id}: {e}"),
+                },
                 Err(e) => tracing::warn!("skipping {id}: {e}"),
             }
         }

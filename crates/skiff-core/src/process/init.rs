@@ -49,8 +49,13 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Runs stage 1 in the first child. Never returns.
-pub fn stage1(a: InitArgs) -> ! {
+/// Runs stage 1 in the first child of `runtime`. Never returns.
+pub fn stage1(a: InitArgs, runtime: nix::unistd::Pid) -> ! {
+    // Dies with the runtime, at once (it would also exit at its next read of the channel).
+    // Checked after setting it: the runtime may have died before. Not inherited by the init.
+    if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).is_err() || nix::unistd::getppid() != runtime {
+        exit_now(1);
+    }
     if let Err(e) = stage1_inner(&a) {
         let _ = a.chan.send(&Msg::Error(e.to_string()));
         exit_now(1);
@@ -135,6 +140,12 @@ fn stage2(a: InitArgs) -> ! {
     }
     if a.chan.send(&Msg::Ready).is_err() {
         exit_now(1);
+    }
+    // The runtime says `Go` once the container is recorded (state.json, pid file). Should it
+    // die before, no `delete` could ever find us: the channel's EOF ends the init instead.
+    match a.chan.recv() {
+        Ok(Some(Msg::Go)) => {}
+        _ => exit_now(1),
     }
     drop(a.chan);
     // Block until `start` writes a byte into the fifo.

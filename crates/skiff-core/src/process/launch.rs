@@ -14,26 +14,39 @@ use crate::rootless::IdMaps;
 use crate::timing;
 
 /// Forks the container. `parent` is our end of the channel whose other end is in `args`.
-/// `state` renders the OCI state JSON for a given init pid (for hooks). Returns the init pid.
-/// `id_maps` are written while stage 1 waits in its new user namespace (None: no new one).
-pub fn spawn(args: InitArgs, parent: Channel, id_maps: Option<&IdMaps>, cgroup: Option<&Manager>, state: &dyn Fn(i32) -> String) -> Result<i32> {
+/// `state` renders the OCI state JSON for a given init pid (for hooks); `record_init` is told
+/// the init's pid as soon as it is known. `id_maps` are written while stage 1 waits in its new
+/// user namespace (None: no new one).
+///
+/// Returns the init pid and the channel to it, on which the init waits for one last `Go`: the
+/// caller sends it once the container is recorded, and until then the init exits if the
+/// channel closes (the runtime died).
+pub fn spawn(
+    args: InitArgs,
+    parent: Channel,
+    id_maps: Option<&IdMaps>,
+    cgroup: Option<&Manager>,
+    state: &dyn Fn(i32) -> String,
+    record_init: &dyn Fn(i32) -> Result<()>,
+) -> Result<(i32, Channel)> {
     // The init is reparented to us when stage 1 exits, so that `run` can wait for it and a
     // failed create can reap it.
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let spec = args.bundle.spec.clone();
+    let runtime = nix::unistd::getpid();
     let (forked, joined) = super::fork_joined(cgroup)?;
     let cgroup = if joined { None } else { cgroup };
     let stage1 = match forked {
         ForkResult::Child => {
             drop(parent);
-            init::stage1(args)
+            init::stage1(args, runtime)
         }
         ForkResult::Parent { child } => child,
     };
     timing::mark("create: fork stage 1");
     drop(args);
     let mut init_pid = None;
-    let result = drive(&parent, stage1, id_maps, cgroup, &spec, state, &mut init_pid);
+    let result = drive(&parent, stage1, id_maps, cgroup, &spec, state, record_init, &mut init_pid);
     if result.is_err() {
         for pid in [Some(stage1.as_raw()), init_pid].into_iter().flatten() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -43,9 +56,10 @@ pub fn spawn(args: InitArgs, parent: Channel, id_maps: Option<&IdMaps>, cgroup: 
             let _ = waitpid(Pid::from_raw(p), None);
         }
     }
-    result
+    result.map(|pid| (pid, parent))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn drive(
     chan: &Channel,
     stage1: Pid,
@@ -53,6 +67,7 @@ fn drive(
     cgroup: Option<&Manager>,
     spec: &oci_spec::runtime::Spec,
     state: &dyn Fn(i32) -> String,
+    record_init: &dyn Fn(i32) -> Result<()>,
     init_pid: &mut Option<i32>,
 ) -> Result<i32> {
     chan.expect(&Msg::Stage1)?;
@@ -72,6 +87,7 @@ fn drive(
         other => return Err(Error::Init(format!("container setup failed before init started ({other:?})"))),
     };
     *init_pid = Some(pid);
+    record_init(pid)?;
     let _ = waitpid(stage1, None);
     timing::mark("create: init forked, stage 1 reaped");
     loop {
