@@ -4,7 +4,8 @@
 //!
 //! Same shape as `runc features` (see the runtime-spec's `features.md`). Lists say what skiff
 //! recognizes; `enabled: false` marks what it does not implement yet (AppArmor, SELinux,
-//! systemd cgroups).
+//! systemd cgroups). runtime-spec 1.2/1.3 fields without a features entry (`process.ioPriority`,
+//! `process.scheduler`, `process.execCPUAffinity`) are implemented too (`process::sched`).
 
 use serde_json::{json, Value};
 
@@ -157,7 +158,13 @@ pub fn features_json() -> Value {
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            // Implemented (crate::intelrdt); a host needs resctrl mounted to use it, as with runc.
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {
@@ -190,6 +197,11 @@ mod tests {
         assert_eq!(v["linux"]["apparmor"]["enabled"], false);
         assert_eq!(v["linux"]["selinux"]["enabled"], false);
         assert!(v["annotations"].is_object());
+        let linux = f.linux().as_ref().expect("linux");
+        assert_eq!(linux.intel_rdt().as_ref().and_then(|r| *r.enabled()), Some(true));
+        assert_eq!(linux.net_devices().as_ref().and_then(|n| *n.enabled()), Some(true));
+        assert_eq!(linux.memory_policy().as_ref().and_then(|m| m.modes().as_ref()).map(Vec::len), Some(7));
+        assert_eq!(linux.memory_policy().as_ref().and_then(|m| m.flags().as_ref()).map(Vec::len), Some(3));
         let opts = v["mountOptions"].as_array().unwrap();
         assert!(opts.iter().any(|o| o == "rbind"));
         let mut sorted = MOUNT_OPTIONS.to_vec();

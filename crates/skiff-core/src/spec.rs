@@ -196,7 +196,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             crate::sysctl::check(key, &seen)?;
         }
         crate::personality::validate(spec)?;
+        crate::process::sched::validate_linux(linux)?;
     }
+    crate::netdev::validate(spec)?;
+    crate::intelrdt::validate(spec)?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             return Err(Error::field(format!("mounts[{i}].destination"), format!("{:?} is not an absolute path", m.destination())));
@@ -213,7 +216,7 @@ pub fn validate_process(p: &oci_spec::runtime::Process) -> Result<()> {
     if !p.cwd().is_absolute() {
         return Err(Error::field("process.cwd", format!("{:?} is not an absolute path", p.cwd())));
     }
-    Ok(())
+    crate::process::sched::validate_process(p)
 }
 
 /// Container ids: the same rule as runc (`^[\w+\-\.]+$`), and never `.` or `..`.

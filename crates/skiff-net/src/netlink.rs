@@ -12,6 +12,7 @@
 
 mod addr;
 mod link;
+mod netdev;
 
 use std::io;
 use std::os::fd::BorrowedFd;

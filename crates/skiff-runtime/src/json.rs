@@ -75,8 +75,14 @@ pub const FEATURES_ORDER: &[&str] = &[
     "apparmor",
     "selinux",
     "intelRdt",
+    "schemata",
+    "monitoring",
+    "memoryPolicy",
+    "modes",
+    "flags",
     "mountExtensions",
     "idmap",
+    "netDevices",
     "annotations",
 ];
 

@@ -97,6 +97,7 @@ impl Runtime {
         };
         let dir = self.begin(id, &mut intent)?;
         let mut cleanup = Cleanup { rt: self, id, cgroups: Vec::new(), armed: true };
+        let mut rdt_undo = crate::intelrdt::Undo::new(&bundle.spec, id);
         timing::mark("create: console socket and state dir");
         // After the state root exists: the compiled filter is cached there.
         let seccomp = crate::seccomp::cache::for_spec(&bundle.spec, self.store.root())?;
@@ -171,6 +172,11 @@ impl Runtime {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         };
+        // The init, set up, waits: its program starts in the container's resctrl group.
+        if let Err(e) = crate::intelrdt::apply(&bundle.spec, id, pid) {
+            kill_init();
+            return Err(e);
+        }
         let master = match &fg_ours {
             Some(sock) => match crate::terminal::recv_fd(sock.as_fd()) {
                 Ok(m) => Some(m),
@@ -210,6 +216,7 @@ impl Runtime {
         }
         timing::mark("create: save state");
         cleanup.armed = false;
+        rdt_undo.armed = false;
         Ok((Container { store: self.store.clone(), rec }, master))
     }
 

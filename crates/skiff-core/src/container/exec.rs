@@ -46,6 +46,7 @@ impl Container {
         let state = || serde_json::to_string(&self.state()).unwrap_or_default();
         let from_spec = exec::FromSpec { seccomp: seccomp.as_ref().map(|f| (f, &self.rec.spec)), personality: crate::personality::of(&self.rec.spec) };
         let pid = exec::spawn(joins, process, console, opts.preserve_fds, cgroup.as_ref(), from_spec, &state)?;
+        crate::intelrdt::join_exec(self.rec.pid, pid);
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }

@@ -116,6 +116,7 @@ impl Container {
             crate::cgroups::remove_default_parents(&self.rec.cgroup_paths);
             timing::mark("delete: cgroups removed");
         }
+        crate::intelrdt::destroy(&self.rec.spec, self.id());
         let state = serde_json::to_vec(&self.rec.oci_state(Status::Stopped)).unwrap_or_default();
         hooks::run(&self.rec.spec, Kind::Poststop, &state)?;
         self.store.remove(self.id())?;

@@ -115,6 +115,7 @@ type Extras<'a> = (Option<&'a Filter>, Option<&'a LinuxPersonality>);
 
 fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option<&OwnedFd>, preserve_fds: u32, (seccomp, personality): Extras, self_join: &crate::cgroups::SelfJoin) -> ! {
     let r = (|| -> Result<()> {
+        super::sched::apply_initial_affinity(process)?;
         chan.expect(&Msg::Go)?;
         self_join.join()?;
         timing::mark("exec child: waited for cgroup join");
@@ -161,6 +162,7 @@ fn prepare(process: &Process, console: Option<&OwnedFd>, seccomp: Option<&Filter
     }
     let program = setup::resolve(process)?;
     timing::mark("exec child: setsid, console, resolve program");
+    super::sched::apply_final_affinity(process, true)?;
     setup::apply_process(process, seccomp, preserve_fds, chan)?;
     Ok(program)
 }

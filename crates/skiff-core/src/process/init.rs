@@ -239,6 +239,8 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
     let program = setup::resolve(process)?;
     timing::mark("init: console, keyring, resolve program");
     crate::personality::apply(crate::personality::of(spec))?;
+    super::sched::apply_memory_policy(spec.linux().as_ref())?;
+    super::sched::apply_final_affinity(process, false)?;
     setup::apply_process(process, a.seccomp, a.preserve_fds, &a.chan)?;
     Ok((program, state))
 }

@@ -88,6 +88,8 @@ fn drive(
     };
     *init_pid = Some(pid);
     record_init(pid)?;
+    // Into the init's new network namespace before it sets up (hooks see them), as runc.
+    crate::netdev::attach(spec, pid)?;
     let _ = waitpid(stage1, None);
     timing::mark("create: init forked, stage 1 reaped");
     loop {

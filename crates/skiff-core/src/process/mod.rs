@@ -5,6 +5,7 @@ pub mod channel;
 pub mod exec;
 pub mod init;
 pub mod launch;
+pub mod sched;
 pub mod setup;
 pub mod supervise;
 

@@ -123,6 +123,8 @@ pub fn apply_oom_score_adj(process: &Process) -> Result<()> {
 /// the runtime over `chan` at once (see `notify_late`), before any further syscall could
 /// wait for an agent that does not have the fd yet.
 pub fn apply_process(process: &Process, seccomp: Option<&Filter>, preserve_fds: u32, chan: &Channel) -> Result<()> {
+    // Before the filter and the user switch (see `sched`).
+    super::sched::apply_process(process)?;
     if let Some(limits) = process.rlimits() {
         security::apply_rlimits(limits)?;
     }
