@@ -40,7 +40,9 @@ fn exec_and_scripts_keep_their_names() {
     std::fs::set_permissions(b.rootfs().join("bin/myscript"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let id = unique_id("commx");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    let init = rt.run(&["exec", &id, "cat", "/proc/1/comm"]);
+    // `run -d` returns once the init was told to start, maybe before its execve: wait for it
+    // (runc's init is `runc:[2:INIT]` in that window).
+    let init = rt.run(&["exec", &id, "sh", "-c", "i=0; while [ \"$(cat /proc/1/comm)\" != sleep ] && [ $i -lt 500 ]; do i=$((i+1)); usleep 10000; done; cat /proc/1/comm"]);
     let own = rt.run(&["exec", &id, "/bin/cat", "/proc/self/comm"]);
     let script = rt.run(&["exec", &id, "myscript"]);
     rt.ok(&["delete", "--force", &id]);
