@@ -141,9 +141,13 @@ impl Manager {
         manager::self_join(self, cgroups)
     }
     /// A config's `linux.resources`, then (with `devices`) its device rules: what `create`
-    /// applies to a new cgroup.
+    /// applies to a new cgroup. On a pure cgroup2 host every controller the root offers is
+    /// enabled down to the cgroup first ([`Manager::enable_all_v2`]).
     pub fn apply_linux(&self, cgroups: &Cgroups, linux: Option<&oci_spec::runtime::Linux>, devices: bool) -> Result<()> {
         let resources = linux.and_then(|l| l.resources().as_ref());
+        if cgroups.layout == Layout::Unified {
+            self.enable_all_v2(cgroups);
+        }
         if let Some(res) = resources {
             self.apply_resources(cgroups, res)?;
         }

@@ -276,7 +276,39 @@ fn execute(writes: &[Write]) -> Result<()> {
     Ok(())
 }
 
+/// The writes enabling, on the way down from the cgroup2 mount to the container's cgroup, every
+/// controller the mount's root offers (nothing where they are enabled already).
+pub(crate) fn enable_all_v2_plan(cgroups: &Cgroups, m: &Manager) -> Result<Vec<Write>> {
+    let t = Targets::new(cgroups, m);
+    match &t.v2 {
+        Some((tg, avail)) if !avail.is_empty() => v2::enable_controllers(&tg.mount, &tg.dir, avail),
+        _ => Ok(Vec::new()),
+    }
+}
+
 impl Manager {
+    /// On a pure cgroup2 host, enables every controller the root offers down to the container's
+    /// cgroup, as runc and crun do when they create it: a container without limits still gets
+    /// memory.current, pids.current, the io and cpu statistics (`events --stats`) and, with a
+    /// `cgroup` mount, the controllers' files. Best effort, like runc: a controller that cannot
+    /// be enabled (an ancestor with processes in it, a rootless caller's subtree) is left out,
+    /// and a limit that needs it fails on its own write.
+    pub fn enable_all_v2(&self, cgroups: &Cgroups) {
+        let writes = match enable_all_v2_plan(cgroups, self) {
+            Ok(w) => w,
+            Err(e) => return tracing::debug!("enabling cgroup2 controllers: {e}"),
+        };
+        for w in writes {
+            // One write per controller: one the kernel refuses does not keep the others out.
+            for c in w.value.split_whitespace() {
+                let path = w.dir.join(&w.file);
+                if let Err(e) = fs::write(&path, c) {
+                    tracing::debug!("enable {c} in {}: {e}", path.display());
+                }
+            }
+        }
+    }
+
     /// Applies `linux.resources` (all but devices) to the container's cgroups: validates the
     /// whole request first (nothing is written if any field is invalid or needs a controller
     /// the host lacks), then writes each value to its hierarchy.

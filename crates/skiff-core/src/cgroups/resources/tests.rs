@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 
 use super::super::{Cgroups, Manager};
-use super::{plan, v2, Write};
+use super::{enable_all_v2_plan, plan, v2, Write};
 use crate::error::Error;
 
 fn write(p: &Path, s: &str) {
@@ -514,4 +514,39 @@ mod host {
         assert!(read(&mount.join(&parent).join("cgroup.subtree_control")).contains("hugetlb"));
         assert_eq!(read(&dir.join("hugetlb.2MB.max")), "4194304");
     }
+}
+
+/// On cgroup2 the container's cgroup gets every controller the root offers (as runc's), limits
+/// or not: enabled top down, only where missing.
+#[test]
+fn v2_create_enables_every_offered_controller() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (cg, m) = fake_v2(root, "cpuset cpu io memory pids\n");
+    let w = enable_all_v2_plan(&cg, &m).unwrap();
+    let all = "+cpu +cpuset +io +memory +pids";
+    assert_eq!(triples(root, &w), [t("", "cgroup.subtree_control", all), t("skiff", "cgroup.subtree_control", all)]);
+    write(&root.join("cgroup.subtree_control"), "cpuset cpu io memory pids\n");
+    write(&root.join("skiff/cgroup.subtree_control"), "memory pids\n");
+    let w = enable_all_v2_plan(&cg, &m).unwrap();
+    assert_eq!(triples(root, &w), [t("skiff", "cgroup.subtree_control", "+cpu +cpuset +io")]);
+    // Applied one controller at a time (a refused one does not keep the others out).
+    m.enable_all_v2(&cg);
+    assert_eq!(fs::read_to_string(root.join("skiff/cgroup.subtree_control")).unwrap(), "+io");
+    // A v1 host has nothing to enable.
+    let (cg1, m1) = fake_v1(&tmp.path().join("v1"), "max", &[]);
+    assert!(enable_all_v2_plan(&cg1, &m1).unwrap().is_empty());
+}
+
+/// cgroup2 with BFQ loaded: the weights go to io.bfq.weight unconverted (as runc), not to
+/// iocost's io.weight.
+#[test]
+fn v2_block_io_weight_prefers_bfq() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (cg, m) = fake_v2(root, "io\n");
+    write(&root.join("skiff/c1/io.bfq.weight"), "default 100\n");
+    let r = res(r#"{"blockIO": {"weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 600}]}}"#);
+    let w: Vec<_> = triples(root, &plan(&cg, &m, &r).unwrap()).into_iter().filter(|(d, _, _)| d == "skiff/c1").collect();
+    assert_eq!(w, [t("skiff/c1", "io.bfq.weight", "300"), t("skiff/c1", "io.bfq.weight", "8:0 600")]);
 }

@@ -124,16 +124,23 @@ pub(super) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<Vec<Write>> {
 /// with all of its throttles: `MAJ:MIN rbps=.. wbps=.. riops=.. wiops=..` (0 = no limit).
 pub(super) fn block_io(dir: &Path, b: &LinuxBlockIo) -> Result<Vec<Write>> {
     let mut out = Vec::new();
+    // With BFQ loaded its own weights (blkio's range, unconverted) are the ones that act, as
+    // runc writes them: io.weight is iocost's, which BFQ-scheduled devices ignore.
+    let bfq = dir.join("io.bfq.weight").exists();
     if let Some(w) = b.weight().filter(|&w| w != 0) {
-        out.push(Write::new(dir, "io.weight", format!("default {}", blkio_to_io_weight(w)), "linux.resources.blockIO.weight"));
+        if bfq {
+            out.push(Write::new(dir, "io.bfq.weight", w.to_string(), "linux.resources.blockIO.weight"));
+        } else {
+            out.push(Write::new(dir, "io.weight", format!("default {}", blkio_to_io_weight(w)), "linux.resources.blockIO.weight"));
+        }
     }
     if b.leaf_weight().is_some() {
         tracing::warn!("linux.resources.blockIO.leafWeight ignored: cgroup v2 has no leaf weights");
     }
     for d in b.weight_device().iter().flatten() {
         if let Some(w) = d.weight().filter(|&w| w != 0) {
-            let v = format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(w));
-            out.push(Write::new(dir, "io.weight", v, "linux.resources.blockIO.weightDevice"));
+            let (file, w) = if bfq { ("io.bfq.weight", u64::from(w)) } else { ("io.weight", blkio_to_io_weight(w)) };
+            out.push(Write::new(dir, file, format!("{}:{} {w}", d.major(), d.minor()), "linux.resources.blockIO.weightDevice"));
         }
     }
     // Devices in order of first appearance, each with its keys.
@@ -195,7 +202,8 @@ pub(super) fn unified_controller(key: &str, available: &BTreeSet<String>) -> Res
 ///
 /// Like runc, this also adds controllers to ancestors we did not create (the hierarchy's root,
 /// or the parent of a `cgroupsPath`): cgroup2 only lets a cgroup use a controller its parent
-/// enabled, so there is no other way. We only ever add, and only what the request needs.
+/// enabled, so there is no other way. We only ever add: what the request needs, or (at create
+/// on a pure cgroup2 host, `Manager::enable_all_v2`) every controller the root offers, as runc.
 pub(super) fn enable_controllers(mount: &Path, dir: &Path, needed: &BTreeSet<String>) -> Result<Vec<Write>> {
     let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(mount)).collect();
     ancestors.reverse();
