@@ -22,8 +22,37 @@ import argparse, os, re, select, shlex, shutil, stat, subprocess, sys, tempfile,
 CACHE = os.environ.get("SKIFF_VM_CACHE", "/var/cache/skiff/vm")
 KERNEL_SERIES = "6.1.0"
 MODULES = ["crc32c_generic", "overlay", "veth", "bridge", "nf_tables", "nft_chain_nat", "nft_nat", "nft_masq", "nft_ct",
-           "nft_fib_inet", "nft_compat", "br_netfilter", "tun", "dummy", "nf_conntrack", "nf_nat"]
+           "nft_fib_inet", "nft_compat", "br_netfilter", "tun", "dummy", "nf_conntrack", "nf_nat",
+           # BFQ: blkio.bfq.weight (v1) and io.bfq.weight (v2) for blockIO weights.
+           "bfq"]
 MARK = "SKIFF-VM-RESULT"
+# Terminal control sequences (SeaBIOS clears the screen and turns off line wrap): not output.
+ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|[c()][0-9A-Za-z]?)")
+
+
+class Summary:
+    """Per command of the plan: its exit status, libtest's result line and failed tests."""
+
+    def __init__(self, layout):
+        self.layout, self.cmds = layout, []
+
+    def see(self, text):
+        m = re.match(r"^vm: \[(\d+)\] (exit (\d+)|(.*))$", text)
+        if m and m.group(3) is not None and self.cmds:
+            self.cmds[-1]["exit"] = m.group(3)
+        elif m:
+            self.cmds.append({"cmd": os.path.basename(m.group(4).split()[0]), "exit": "?", "result": "", "failed": []})
+        elif self.cmds and text.startswith("test result: "):
+            self.cmds[-1]["result"] = text[len("test result: "):].split(";")[0:2]
+        elif self.cmds and re.match(r"^test \S+ \.\.\. FAILED$", text):
+            self.cmds[-1]["failed"].append(text.split()[1])
+
+    def print(self):
+        print(f"vm: summary ({self.layout}):", flush=True)
+        for c in self.cmds:
+            res = "; ".join(x.strip() for x in c["result"]) if c["result"] else "no test result"
+            failed = f" FAILED: {' '.join(c['failed'])}" if c["failed"] else ""
+            print(f"vm:   {c['cmd']}: exit {c['exit']}, {res}{failed}", flush=True)
 
 
 def die(msg):
@@ -269,6 +298,13 @@ def build(args, cmds, path):
         c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644)
         c.file("etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644)
         c.file("etc/hosts", b"127.0.0.1 localhost skiff-vm\n::1 localhost\n", 0o644)
+        # What useradd/userdel need (the rootless tests make a throwaway user; give them with
+        # --file /usr/sbin/useradd ...): the shadow files, login.defs, /home.
+        c.file("etc/shadow", b"root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", 0o640)
+        c.file("etc/gshadow", b"root:*::\nnogroup:*::\n", 0o640)
+        if os.path.isfile("/etc/login.defs"):
+            c.host("/etc/login.defs")
+        c.mkdir("home")
         c.mkdir("root")
         want = []
         for cmd in cmds:
@@ -337,6 +373,7 @@ def main():
         deadline = time.monotonic() + args.timeout
         os.set_blocking(p.stdout.fileno(), False)
         buf = b""
+        summary = Summary(args.layout)
         while True:
             r = select.select([p.stdout], [], [], 1.0)[0]
             if r:
@@ -346,10 +383,11 @@ def main():
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
-                    text = line.decode(errors="replace").rstrip("\r")
+                    text = ESCAPES.sub("", line.decode(errors="replace")).rstrip("\r")
                     m = re.match(rf"^{MARK} (\d+)$", text)
                     if m:
                         result = int(m.group(1))
+                    summary.see(text)
                     print(text, flush=True)
             if time.monotonic() > deadline:
                 p.kill()
@@ -359,6 +397,7 @@ def main():
             if p.poll() is not None and not r:
                 break
         p.wait()
+        summary.print()
         print(f"vm: guest ran {time.monotonic() - t0:.1f} s", flush=True)
         if result is None:
             print(f"vm: the guest stopped without a result (qemu exit {p.returncode})", flush=True)

@@ -1,10 +1,11 @@
-//! cgroup namespace and `cgroup` mounts on this host's real (hybrid) layout: with a cgroup
-//! namespace the container sees its own cgroup as `/`; a `cgroup` mount shows one read-only
-//! directory per v1 hierarchy (and the cgroup2 mount as `unified`), holding the container's own
-//! cgroup files.
+//! cgroup namespace and `cgroup` mounts on the host's real layout: with a cgroup namespace the
+//! container sees its own cgroup as `/`; a `cgroup` mount shows, read-only, the container's own
+//! cgroup: on v1 and hybrid one directory per v1 hierarchy (and on hybrid the cgroup2 mount as
+//! `unified`), on pure v2 the container's cgroup2 directory itself.
 
 mod common;
 
+use common::cgroups::{CgroupLayout, Kind};
 use common::*;
 use serde_json::json;
 
@@ -41,7 +42,12 @@ fn cgroup_namespace_shows_own_cgroup_as_root() {
     let (code, out, err) = rt.run_container(&id, &b);
     assert_eq!(code, 0, "{err}");
     let paths = cgroup_paths(&out);
-    assert!(paths.iter().any(|(c, _)| c.contains("memory")), "{out}");
+    if CgroupLayout::detect().is_v2() {
+        // The single unified line.
+        assert_eq!(paths, [(String::new(), "/".to_string())], "{out}");
+    } else {
+        assert!(paths.iter().any(|(c, _)| c.contains("memory")), "{out}");
+    }
     for (ctl, path) in &paths {
         assert_eq!(path, "/", "hierarchy {ctl:?} is not rooted at the container's cgroup: {out}");
     }
@@ -58,7 +64,9 @@ fn without_cgroup_namespace_the_host_path_shows() {
     let id = unique_id("nocgns");
     let (code, out, err) = rt.run_container(&id, &b);
     assert_eq!(code, 0, "{err}");
-    let memory = cgroup_paths(&out).into_iter().find(|(c, _)| c == "memory").expect("memory line");
+    // The memory hierarchy's line on v1 and hybrid, the `0::` one on pure v2.
+    let ctl = if CgroupLayout::detect().is_v2() { "" } else { "memory" };
+    let memory = cgroup_paths(&out).into_iter().find(|(c, _)| c == ctl).expect("memory line");
     assert_eq!(memory.1, format!("/skiff/{id}"), "{out}");
     assert_no_leftovers(&rt, &id);
 }
@@ -69,21 +77,32 @@ fn cgroup_mount_has_one_read_only_dir_per_hierarchy() {
         return;
     }
     let rt = Runtime::new();
-    let script = "ls /sys/fs/cgroup; echo ==; ls /sys/fs/cgroup/memory/ | grep -c limit_in_bytes; \
-                  cat /sys/fs/cgroup/pids/cgroup.procs | wc -l; \
-                  echo 1 > /sys/fs/cgroup/pids/pids.max 2>/dev/null && echo WRITABLE; \
-                  mkdir /sys/fs/cgroup/x 2>/dev/null && echo TMPFS-WRITABLE; echo end";
-    let b = Bundle::new(&with_cgroup_mount(script, true));
+    let l = CgroupLayout::detect();
+    // v1 and hybrid: a directory per hierarchy; pure v2: the cgroup2 directory at the top.
+    let (memory, pids) = if l.is_v2() { ("/sys/fs/cgroup", "/sys/fs/cgroup") } else { ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids") };
+    let script = format!(
+        "ls /sys/fs/cgroup; echo ==; ls {memory}/ | grep -c -e limit_in_bytes -e '^memory.max$'; \
+         cat {pids}/cgroup.procs | wc -l; \
+         echo 1 > {pids}/pids.max 2>/dev/null && echo WRITABLE; \
+         mkdir /sys/fs/cgroup/x 2>/dev/null && echo TMPFS-WRITABLE; echo end"
+    );
+    let b = Bundle::new(&with_cgroup_mount(&script, true));
     let id = unique_id("cgmnt");
     let (code, out, err) = rt.run_container(&id, &b);
     assert_eq!(code, 0, "{err}");
     let (names, rest) = out.split_once("==").expect("marker");
     let names: Vec<&str> = names.split_whitespace().collect();
-    for want in ["memory", "pids", "cpuset", "freezer", "devices", "blkio", "unified"] {
-        assert!(names.contains(&want), "{want} missing from /sys/fs/cgroup: {names:?}");
+    let want: &[&str] = match l.kind {
+        Kind::V2 => &["cgroup.procs", "cgroup.freeze", "memory.max", "pids.max", "cpu.max", "io.max"],
+        Kind::V1 => &["memory", "pids", "cpuset", "freezer", "devices", "blkio", "cpu", "cpuacct"],
+        Kind::Hybrid => &["memory", "pids", "cpuset", "freezer", "devices", "blkio", "cpu", "cpuacct", "unified"],
+    };
+    for want in want {
+        assert!(names.contains(want), "{want} missing from /sys/fs/cgroup: {names:?}");
     }
-    // Combined hierarchies (cpu,cpuacct here) are reachable under each controller's name.
-    assert!(names.contains(&"cpu") && names.contains(&"cpuacct"), "{names:?}");
+    // Pure v1 has no cgroup2 mount to show.
+    assert_eq!(names.contains(&"unified"), l.kind == Kind::Hybrid, "{names:?}");
+    // Combined hierarchies (cpu,cpuacct) are reachable under each controller's name (above).
     let rest: Vec<&str> = rest.split_whitespace().collect();
     assert!(rest[0].parse::<u32>().unwrap() >= 1, "memory files are not the container's cgroup: {out}");
     // Only the container's own processes are in its cgroup: sh and its pipeline.

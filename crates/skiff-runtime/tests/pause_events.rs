@@ -1,11 +1,11 @@
 //! pause / resume, events (stats and OOM), kill --all and delete --force on real containers
-//! (v1 freezer on this hybrid host). Root only.
+//! (the v1 freezer on v1 and hybrid hosts, cgroup.freeze on pure v2). Root only.
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::cgroups::{cgroup_procs, keyed, CgroupLayout};
 use common::*;
 use serde_json::Value;
 
@@ -40,17 +40,21 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// The container's cgroup in the v1 memory hierarchy (the default path /skiff/<id>).
-fn memory_cgroup(id: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup/memory/skiff").join(id)
+fn cgroup_pids(id: &str) -> Vec<i32> {
+    cgroup_procs(id)
 }
 
-fn cgroup_pids(id: &str) -> Vec<i32> {
-    std::fs::read_to_string(memory_cgroup(id).join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+/// Whether the kernel's freezer holds the container frozen: the v1 freezer's state, or on
+/// pure v2 cgroup.freeze and the `frozen` of cgroup.events (set once every task stopped).
+fn kernel_frozen(id: &str) -> bool {
+    let l = CgroupLayout::detect();
+    if l.mount_of("freezer").is_some() {
+        let state = std::fs::read_to_string(l.dir(id, "freezer").join("freezer.state")).unwrap();
+        return state.trim() == "FROZEN";
+    }
+    let dir = l.unified().expect("neither a v1 freezer nor cgroup2").join("skiff").join(id);
+    let freeze = std::fs::read_to_string(dir.join("cgroup.freeze")).unwrap();
+    freeze.trim() == "1" && keyed(&dir.join("cgroup.events"), "frozen") == Some(1)
 }
 
 /// Alive and not a zombie.
@@ -74,7 +78,7 @@ fn pause_stops_and_resume_restarts_a_busy_loop() {
 
     rt.ok(&["pause", &id]);
     assert_eq!(rt.status(&id), "paused");
-    assert_eq!(std::fs::read_to_string(Path::new("/sys/fs/cgroup/freezer/skiff").join(&id).join("freezer.state")).unwrap().trim(), "FROZEN");
+    assert!(kernel_frozen(&id), "paused, but the kernel's freezer does not say frozen");
     // Raw text: the loop may have been frozen between truncating and writing the file.
     let raw = || std::fs::read_to_string(b.rootfs().join("tmp/count")).unwrap();
     let frozen = raw();
@@ -86,6 +90,7 @@ fn pause_stops_and_resume_restarts_a_busy_loop() {
 
     rt.ok(&["resume", &id]);
     assert_eq!(rt.status(&id), "running");
+    assert!(!kernel_frozen(&id), "resumed, but the kernel's freezer still says frozen");
     wait_until("the counter to move after resume", Duration::from_secs(20), || count(&b) > frozen);
     let e = rt.fails(&["resume", &id]);
     assert!(e.contains("container not paused"), "{e}");
@@ -188,8 +193,9 @@ fn events_reports_oom_and_ends_with_the_container() {
     let b = Bundle::new(&base_config(&["sh", "-c", script]));
     let id = unique_id("oom");
     rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
-    // Written directly: linux.resources.memory is not implemented here.
-    std::fs::write(memory_cgroup(&id).join("memory.limit_in_bytes"), (32u64 << 20).to_string()).unwrap();
+    // Written directly (not linux.resources): events must find the limit the kernel has.
+    let limit = CgroupLayout::detect().file(&id, "memory", "memory.limit_in_bytes", "memory.max");
+    std::fs::write(limit, (32u64 << 20).to_string()).unwrap();
 
     let out_path = b.path().join("events.out");
     let out = std::fs::File::create(&out_path).unwrap();

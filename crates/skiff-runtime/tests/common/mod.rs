@@ -3,6 +3,7 @@
 //! leaves no state dir, cgroup or process behind.
 #![allow(dead_code)]
 
+pub mod cgroups;
 pub mod clients;
 
 use std::path::{Path, PathBuf};
@@ -222,18 +223,10 @@ pub fn reap_pid(pid: i32) {
     }
 }
 
-/// Whether any v1/v2 cgroup directory for this container id exists on the host.
+/// The container's cgroup directories (default path, every mounted hierarchy: v1, hybrid or
+/// pure v2) that exist on the host.
 pub fn cgroup_leftovers(id: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        for h in rd.flatten() {
-            let p = h.path().join("skiff").join(id);
-            if p.exists() {
-                out.push(p);
-            }
-        }
-    }
-    out
+    cgroups::container_cgroup_dirs(id).into_iter().filter(|p| p.exists()).collect()
 }
 
 /// Asserts that nothing of container `id` is left on the host.
