@@ -8,8 +8,9 @@ mod common;
 mod rootless_user;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::cgroups::{CgroupLayout, Kind};
 use common::*;
 use rootless_user::*;
 use serde_json::{json, Value};
@@ -242,9 +243,13 @@ fn delegated_cgroup_is_used_and_its_limits_apply() {
     }
     let mut u = User::new();
     u.delegate_cgroups();
+    let l = CgroupLayout::detect();
+    let rel = format!("/skt-rl-{}/ctr", u.name);
     let mut cfg = rootless_config(&u, "sleep 60");
-    // Relative: below the caller's own cgroup, i.e. inside the delegated subtree.
-    cfg["linux"]["cgroupsPath"] = json!("ctr");
+    // v1 and hybrid: relative, below the caller's own cgroup, i.e. inside the delegated
+    // subtree. Pure v2: the caller sits in the subtree's leaf (processes only in leaves), so
+    // the container's cgroup is named absolutely, beside it in the same subtree.
+    cfg["linux"]["cgroupsPath"] = if l.is_v2() { json!(rel) } else { json!("ctr") };
     cfg["linux"]["resources"] = json!({"pids": {"limit": 50}});
     let b = u.bundle("cg", &cfg);
     let id = unique_id("rl-cg");
@@ -253,11 +258,14 @@ fn delegated_cgroup_is_used_and_its_limits_apply() {
     assert!(o.status.success(), "{err}");
     assert!(!err.contains("cannot write cgroup"), "{err}");
     let pid = u.init_pid(&id);
-    let rel = format!("/skt-rl-{}/ctr", u.name);
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(cg.lines().any(|l| l.contains(":pids:") && l.ends_with(&rel)), "{cg}");
-    assert!(cg.lines().any(|l| l == format!("0::{rel}")), "{cg}");
-    let pids_dir = PathBuf::from(format!("/sys/fs/cgroup/pids{rel}"));
+    if !l.is_v2() {
+        assert!(cg.lines().any(|l| l.contains(":pids:") && l.ends_with(&rel)), "{cg}");
+    }
+    if l.kind != Kind::V1 {
+        assert!(cg.lines().any(|l| l == format!("0::{rel}")), "{cg}");
+    }
+    let pids_dir = l.mount_of("pids").expect("a pids controller").dir.join(rel.trim_start_matches('/'));
     assert_eq!(std::fs::read_to_string(pids_dir.join("pids.max")).unwrap().trim(), "50");
     u.delete(&id);
     assert!(!pids_dir.exists(), "the container's cgroup was left behind");

@@ -83,10 +83,12 @@ impl User {
     }
 
     /// Delegates a cgroup per hierarchy to the user (as systemd's Delegate= does): a dir it
-    /// owns with its cgroup.procs (and v1 tasks), where its runtime then starts.
+    /// owns with its cgroup.procs (and v1 tasks), where its runtime then starts. On pure v2
+    /// its runtime starts in a leaf of the subtree (`session`, like systemd's init.scope):
+    /// cgroup2 keeps processes out of a cgroup that hands controllers to its children.
     pub fn delegate_cgroups(&mut self) {
-        let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()).filter(|p| p.join("cgroup.procs").exists());
-        for h in hierarchies.collect::<Vec<_>>() {
+        let layout = crate::common::cgroups::CgroupLayout::detect();
+        for h in layout.mounts.iter().map(|m| m.dir.clone()).collect::<Vec<_>>() {
             let d = h.join(format!("skt-rl-{}", self.name));
             std::fs::create_dir(&d).unwrap();
             self.delegated.push(d.clone());
@@ -97,12 +99,26 @@ impl User {
             }
             let own = |p: &Path| nix::unistd::chown(p, Some(nix::unistd::Uid::from_raw(self.uid)), Some(nix::unistd::Gid::from_raw(self.gid))).unwrap();
             own(&d);
-            for f in ["cgroup.procs", "tasks", "cgroup.threads", "cgroup.subtree_control"] {
-                if d.join(f).exists() {
-                    own(&d.join(f));
+            let mut owned = vec![d.clone()];
+            if layout.is_v2() {
+                let leaf = d.join("session");
+                std::fs::create_dir(&leaf).unwrap();
+                own(&leaf);
+                owned.push(leaf);
+            }
+            for d in owned {
+                for f in ["cgroup.procs", "tasks", "cgroup.threads", "cgroup.subtree_control"] {
+                    if d.join(f).exists() {
+                        own(&d.join(f));
+                    }
                 }
             }
         }
+    }
+
+    /// Where the user's runtime starts: each delegated cgroup, or its leaf on pure v2.
+    fn start_cgroups(&self) -> Vec<PathBuf> {
+        self.delegated.iter().map(|d| if d.join("session").is_dir() { d.join("session") } else { d.clone() }).collect()
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -134,7 +150,8 @@ impl User {
         let mut c = Command::new("sh");
         // As root, move this shell into the delegated cgroups, then become the user.
         let script = "for d in $DELEGATED; do echo $$ > $d/cgroup.procs || exit 97; done; exec \"$0\" \"$@\"";
-        c.args(["-c", script, "setpriv"]);
+        // By path: a busybox sh would run its own setpriv applet for a bare name.
+        c.args(["-c", script, "/usr/bin/setpriv"]);
         c.args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string(), "--init-groups"])
             .arg(self.path("bin/skiff-runtime"))
             .args(args)
@@ -142,7 +159,7 @@ impl User {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", format!("/home/{}", self.name))
             .env("USER", &self.name)
-            .env("DELEGATED", self.delegated.iter().map(|d| d.to_string_lossy()).collect::<Vec<_>>().join(" "))
+            .env("DELEGATED", self.start_cgroups().iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
