@@ -6,6 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 SKIFF_SETUP_NO_BUILD=1 ./scripts/setup.sh
+# A criu that works on this kernel, for tests/checkpoint.rs (fetched once; they skip without).
+./scripts/criu.sh >/dev/null || echo "test: no working criu (scripts/criu.sh failed): the checkpoint tests will skip" >&2
 rc=0
 cargo test --workspace --profile ci --no-fail-fast -- --test-threads=2 || rc=$?
 tests/vm/ci.sh || rc=$?

@@ -50,6 +50,10 @@ pub enum Error {
     Init(String),
     #[error("{0}")]
     Other(String),
+    /// Checkpoint or restore failed (criu missing or too old, a bad option, criu's own failure
+    /// with the tail of its log).
+    #[error("{0}")]
+    Criu(String),
 }
 
 impl Error {

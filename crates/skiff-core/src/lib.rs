@@ -9,6 +9,7 @@
 //! call; nothing here parses command lines or prints.
 
 pub mod cgroups;
+pub mod checkpoint;
 pub mod container;
 pub mod error;
 pub mod features;

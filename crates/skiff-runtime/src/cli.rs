@@ -64,8 +64,8 @@ pub struct Global {
     )]
     pub rootless: Option<Rootless>,
 
-    /// Path to criu (accepted for compatibility, unused)
-    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    /// Path to criu, for checkpoint and restore (default: $SKIFF_CRIU, else `criu` from PATH)
+    #[arg(long, global = true, value_name = "PATH")]
     pub criu: Option<PathBuf>,
 }
 
@@ -121,10 +121,10 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// Show container events: stats every interval and OOM notifications
     Events(EventsArgs),
-    /// Checkpoint a container (not implemented yet)
-    Checkpoint(Unimplemented),
-    /// Restore a checkpointed container (not implemented yet)
-    Restore(Unimplemented),
+    /// Checkpoint a running container with criu
+    Checkpoint(Box<CheckpointArgs>),
+    /// Restore a container from a checkpoint
+    Restore(Box<RestoreArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -357,11 +357,95 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
-/// Any arguments: the command fails with "not implemented yet" before looking at them.
+/// What `checkpoint` and `restore` share (runc's flags; a flag given twice counts once, as
+/// podman 4.3 may pass `--leave-running` twice).
 #[derive(Debug, Args)]
-pub struct Unimplemented {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
+pub struct CriuArgs {
+    /// Directory of the criu images (default: ./checkpoint)
+    #[arg(long = "image-path", value_name = "DIR")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for criu's work files and log (default: the image directory)
+    #[arg(long = "work-path", value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long = "tcp-established", overrides_with = "tcp_established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long = "ext-unix-sk", overrides_with = "ext_unix_sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long = "shell-job", overrides_with = "shell_job")]
+    pub shell_job: bool,
+    /// Handle file locks
+    #[arg(long = "file-locks", overrides_with = "file_locks")]
+    pub file_locks: bool,
+    /// cgroups mode: soft (default), full, strict or ignore
+    #[arg(long = "manage-cgroups-mode", value_name = "MODE")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Create a namespace but do not restore its properties (not supported)
+    #[arg(long = "empty-ns", value_name = "NS")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate memory images (not supported)
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// Restore memory lazily (not supported)
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Images of a previous pre-dump, relative to the image path (e.g. ../pre)
+    #[arg(long = "parent-path", value_name = "DIR")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint
+    #[arg(long = "leave-running", overrides_with = "leave_running")]
+    pub leave_running: bool,
+    /// Dump memory only; the container keeps running
+    #[arg(long = "pre-dump", overrides_with = "pre_dump")]
+    pub pre_dump: bool,
+    /// Page server ADDRESS:PORT (not supported)
+    #[arg(long = "page-server", value_name = "ADDRESS:PORT")]
+    pub page_server: Option<String>,
+    /// FD for criu's lazy-pages readiness (not supported)
+    #[arg(long = "status-fd", value_name = "FD")]
+    pub status_fd: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Bundle directory (holds config.json)
+    #[arg(short = 'b', long, value_name = "DIR", default_value = ".")]
+    pub bundle: PathBuf,
+    /// Return once the container is restored
+    #[arg(short = 'd', long, overrides_with = "detach")]
+    pub detach: bool,
+    /// Write the restored init's pid to FILE
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the terminal's master fd to (terminals: not supported yet)
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Do not become a subreaper (accepted, no effect)
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Do not use pivot_root (accepted, no effect: criu restores the mounts)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// LSM profile for the restored process (not supported)
+    #[arg(long = "lsm-profile", value_name = "PROFILE")]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context (not supported)
+    #[arg(long = "lsm-mount-context", value_name = "CONTEXT")]
+    pub lsm_mount_context: Option<String>,
+    /// Container id
+    pub id: String,
 }
 
 impl Command {
@@ -452,6 +536,7 @@ where
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::path::Path;
 
     fn parse(line: &str) -> Cli {
         let args = std::iter::once("skiff-runtime").chain(line.split_whitespace());
@@ -655,11 +740,25 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_commands_take_anything() {
-        for sub in ["checkpoint", "restore"] {
-            let cli = parse_args(&[sub, "--stats", "c1", "-x"]);
-            assert_eq!(cli.command.unwrap().name(), sub);
-        }
+    fn checkpoint_and_restore_flags() {
+        // podman 4.3's line: --leave-running may come twice.
+        let cli = parse("checkpoint --image-path /i --work-path /w --leave-running --tcp-established --file-locks --leave-running c1");
+        let Some(Command::Checkpoint(a)) = cli.command else { panic!() };
+        assert_eq!((a.id.as_str(), a.criu.image_path.as_deref(), a.criu.work_path.as_deref()), ("c1", Some(Path::new("/i")), Some(Path::new("/w"))));
+        assert!(a.leave_running && a.criu.tcp_established && a.criu.file_locks && !a.pre_dump);
+        let cli = parse("--criu /c checkpoint --pre-dump --parent-path ../p --manage-cgroups-mode=full c1");
+        assert_eq!(cli.global.criu, Some(PathBuf::from("/c")));
+        let Some(Command::Checkpoint(a)) = cli.command else { panic!() };
+        assert!(a.pre_dump && !a.leave_running);
+        assert_eq!((a.parent_path.as_deref(), a.criu.manage_cgroups_mode.as_deref()), (Some(Path::new("../p")), Some("full")));
+        // conmon's line.
+        let cli = parse("restore --bundle /b --pid-file /p --detach --image-path /i --work-path /b c1");
+        let Some(Command::Restore(a)) = cli.command else { panic!() };
+        assert!(a.detach);
+        assert_eq!((a.id.as_str(), a.bundle.as_path(), a.pid_file.as_deref()), ("c1", Path::new("/b"), Some(Path::new("/p"))));
+        let Some(Command::Restore(a)) = parse("restore -d -b /b --console-socket /s c1").command else { panic!() };
+        assert_eq!(a.console_socket, Some(PathBuf::from("/s")));
+        assert!(parse_from(["skiff-runtime", "checkpoint"]).is_err());
     }
 
     #[test]

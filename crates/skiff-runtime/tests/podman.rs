@@ -852,3 +852,69 @@ fn network_none_bridge_and_published_port() {
     pm.finish();
     timed("network_none_bridge_and_published_port", t0);
 }
+
+/// The criu from `scripts/criu.sh` (None, after saying why, when there is none).
+fn criu() -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/criu.sh");
+    match Command::new(&script).stdin(Stdio::null()).stderr(Stdio::piped()).output() {
+        Ok(o) if o.status.success() => Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
+        Ok(o) => {
+            eprintln!("skipping the podman checkpoint test: no working criu ({})", String::from_utf8_lossy(&o.stderr).trim());
+            None
+        }
+        Err(e) => {
+            eprintln!("skipping the podman checkpoint test: {}: {e}", script.display());
+            None
+        }
+    }
+}
+
+/// `podman container checkpoint` / `restore` (podman finds criu on PATH: the wrapper's dir goes
+/// first; conmon hands it to skiff-runtime, whose default is `criu` from PATH). A counter
+/// checkpointed is gone from skiff, restored under the same id, and counts on in the same
+/// podman log from where it stopped.
+#[test]
+fn checkpoint_and_restore() {
+    if skip() {
+        return;
+    }
+    let Some(criu) = criu() else { return };
+    let t0 = Instant::now();
+    let pm = Podman::new(false);
+    let path = format!("{}:{}", criu.parent().expect("criu's dir").display(), std::env::var("PATH").unwrap_or_default());
+    let podman = |args: &[&str]| {
+        let mut c = pm.cmd(args);
+        c.env("PATH", &path);
+        let d = run_timeout(c, TIMEOUT).unwrap_or_else(|| panic!("podman {args:?} hung"));
+        assert!(d.status.success(), "podman {args:?} failed ({}): {}{}", d.code(), d.stderr, d.stdout);
+        d.stdout
+    };
+    let id = pm.run_detached(&[], "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done");
+    let cgroups = skiff_state(&id);
+    let numbers = || -> Vec<u64> { pm.ok(&["logs", &id]).lines().filter_map(|l| l.trim().parse().ok()).collect() };
+    wait_until("counting", TIMEOUT, || numbers().len() >= 5);
+
+    podman(&["container", "checkpoint", &id]);
+    assert_eq!(pm.inspect(&id, "{{.State.Status}}"), "exited");
+    assert_gone(&id, &cgroups);
+    let at = numbers();
+    let last = *at.last().expect("numbers");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(numbers().len(), at.len(), "counted on after checkpoint");
+
+    podman(&["container", "restore", &id]);
+    assert_eq!(pm.inspect(&id, "{{.State.Status}}"), "running");
+    let cgroups = skiff_state(&id);
+    wait_until("counting after restore", TIMEOUT, || numbers().len() >= at.len() + 3);
+    let all = numbers();
+    assert_eq!(&all[..at.len()], &at[..]);
+    assert_eq!(all[at.len()], last + 1, "restored counter did not go on from {last}: {all:?}");
+    assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
+    // exec works in the restored container.
+    assert_eq!(pm.ok(&["exec", &id, "cat", "/proc/1/comm"]).trim(), "sh");
+
+    pm.ok(&["rm", "--force", "--time", "0", &id]);
+    assert_gone(&id, &cgroups);
+    pm.finish();
+    timed("checkpoint_and_restore", t0);
+}

@@ -224,6 +224,7 @@ fn stage2_setup(a: &InitArgs, process: &Process) -> Result<(setup::Program, Opti
     timing::mark("init: hooks, hostname, sysctls");
     if own_mountns {
         rootfs::finish(&sys, &ctx)?;
+        crate::checkpoint::reopen_dev_null();
     } else {
         nix::unistd::chroot(&a.bundle.rootfs).ctx(|| format!("chroot {}", a.bundle.rootfs.display()))?;
         nix::unistd::chdir("/").ctx(|| "chdir /")?;

@@ -1,6 +1,7 @@
 //! One module per group of subcommands. Each takes the parsed arguments, calls `skiff_core`,
 //! prints, and returns the process exit status.
 
+mod checkpoint;
 mod events;
 mod exec;
 mod info;
@@ -21,7 +22,6 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
     match command {
         Command::Spec(a) => info::spec(g, &a),
         Command::Features => info::features(),
-        c @ (Command::Checkpoint(_) | Command::Restore(_)) => bail!("{}: not implemented yet", c.name()),
         c => {
             let rt = runtime(g)?;
             match c {
@@ -38,6 +38,8 @@ pub fn run(g: &Global, command: Command) -> Result<i32> {
                 Command::Resume(a) => events::resume(&rt, &a.id),
                 Command::Events(a) => events::events(&rt, &a),
                 Command::Update(a) => update::update(&rt, &a),
+                Command::Checkpoint(a) => checkpoint::checkpoint(g, &rt, &a),
+                Command::Restore(a) => checkpoint::restore(g, &rt, &a),
                 _ => unreachable!("handled above"),
             }
         }
