@@ -9,7 +9,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 if [ "${SKIFF_VM:-1}" = 0 ]; then echo "vm: skipped (SKIFF_VM=0)"; exit 0; fi
-TESTS="${SKIFF_VM_TESTS:-lifecycle devices}"
+TESTS="${SKIFF_VM_TESTS:-lifecycle devices resources pause_events cgroupns rootless}"
 LAYOUTS="${SKIFF_VM_LAYOUTS:-v2 v1}"
 args=""
 for t in $TESTS; do args="$args --test $t"; done
@@ -21,12 +21,18 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["executable"])')
 [ -n "$exes" ] || { echo "vm: no test executables built" >&2; exit 1; }
+# The rootless tests make a throwaway user (useradd, userdel), become it (setpriv) and map its
+# delegated ids (the setuid newuidmap/newgidmap): the guest gets the host's, where present.
+files="--file target/ci/skiff-runtime"
+for f in /usr/bin/setpriv /usr/sbin/useradd /usr/sbin/userdel /usr/bin/newuidmap /usr/bin/newgidmap; do
+    if [ -e "$f" ]; then files="$files --file $f"; fi
+done
 plan=""
 for e in $exes; do plan="$plan $e --test-threads=2 ;;"; done
 rc=0
 for layout in $LAYOUTS; do
     echo "== vm: $layout: $TESTS"
     # shellcheck disable=SC2086
-    python3 tests/vm/vm.py --layout "$layout" --timeout 600 --file target/ci/skiff-runtime -- $plan || rc=1
+    python3 tests/vm/vm.py --layout "$layout" --timeout 600 $files -- $plan || rc=1
 done
 exit $rc

@@ -15,7 +15,8 @@ untouched.
 Usage: vm.py [--layout v2|v1|hybrid] [--timeout SECS] [--mem MB] [--cpus N] [--append ARGS]
              [--file PATH]... [--env K=V]... -- CMD [ARGS...] [';;' CMD [ARGS...]]...
 Exit status: 0 when every command exited 0, 1 when one failed (all are run), 2 when the guest
-could not be built, booted or timed out. Output: the guest's console, streamed.
+could not be built, booted or timed out. Output: the guest's console, streamed (without its
+terminal control sequences), then a summary: each command's exit status and libtest result.
 """
 import argparse, os, re, select, shlex, shutil, stat, subprocess, sys, tempfile, time
 
@@ -392,6 +393,7 @@ def main():
             if time.monotonic() > deadline:
                 p.kill()
                 p.wait()
+                summary.print()
                 print(f"vm: timed out after {args.timeout:.0f} s", flush=True)
                 return 2
             if p.poll() is not None and not r:
