@@ -159,6 +159,38 @@ fn run_detach_list_ps_and_exec() {
 }
 
 #[test]
+fn exec_gets_the_same_from_the_exec_record_as_from_the_state() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut cfg = sh("sleep 60");
+    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000], "umask": 18});
+    cfg["process"]["env"] = json!(["PATH=/bin:/usr/bin", "A=two\nlines"]);
+    cfg["process"]["cwd"] = json!("/tmp");
+    cfg["process"]["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
+    cfg["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+    cfg["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]});
+    let b = Bundle::new(&cfg);
+    let id = unique_id("execrec");
+    rt.ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+    let record = rt.state_dir(&id).join("exec.rec");
+    assert!(record.exists());
+    let script = "id; ulimit -n; grep -E '^(CapEff|CapBnd)' /proc/self/status; umask; pwd; echo \"$A\"; hostname; mkdir /tmp/d 2>&1 || echo denied";
+    let with = rt.ok(&["exec", &id, "sh", "-c", script]);
+    assert!(with.contains("uid=1000 gid=1000 groups=2000"), "{with}");
+    assert!(with.contains("\n256\n") && with.contains("/tmp\ntwo\nlines\nskiff-test\n") && with.contains("denied"), "{with}");
+    // A container made by a skiff without exec records (or with an unusable one): exec reads
+    // the whole state, and gets the same.
+    std::fs::remove_file(&record).unwrap();
+    assert_eq!(rt.ok(&["exec", &id, "sh", "-c", script]), with);
+    std::fs::write(&record, "format 5:bogus\n").unwrap();
+    assert_eq!(rt.ok(&["exec", &id, "sh", "-c", script]), with);
+    rt.ok(&["delete", "--force", &id]);
+    assert_no_leftovers(&rt, &id);
+}
+
+#[test]
 fn process_user_rlimits_and_capabilities_apply() {
     if skip() {
         return;

@@ -208,6 +208,7 @@ impl Runtime {
             kill_init();
             return Err(e);
         }
+        super::exec_record::write(&self.store, &rec, seccomp.as_ref());
         // The init waits for this before it waits for `start`: a runtime killed before here
         // takes its init along (it reads EOF and exits) instead of leaving one nobody knows.
         if let Err(e) = chan.send(&Msg::Go) {

@@ -7,6 +7,7 @@
 mod create;
 mod events;
 mod exec;
+pub mod exec_record;
 mod lifecycle;
 mod pause;
 mod update;
@@ -14,6 +15,7 @@ mod update;
 use std::path::PathBuf;
 
 pub use events::Event;
+pub use exec::ExecTarget;
 
 use crate::error::{Error, Result};
 use crate::state::{OciState, Record, Status, Store};

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
-use oci_spec::runtime::{LinuxPersonality, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, Process, Spec};
 
 use super::channel::{self, Channel, Msg};
 use super::init::{exit_now, unsafe_fork};
@@ -17,11 +17,12 @@ use crate::error::{Error, Result, SysContext};
 use crate::namespaces::{self, Join, ORDER};
 use crate::timing;
 
-/// Opens the namespaces of `init_pid` that differ from ours, user first.
-pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Result<Vec<Join>> {
+/// Opens the namespaces of `init_pid` that differ from ours, user first: those of the `kinds`
+/// the container's config lists (new or joined).
+pub fn target_namespaces(init_pid: i32, kinds: &[LinuxNamespaceType]) -> Result<Vec<Join>> {
     let mut out = Vec::new();
     for kind in ORDER {
-        if !crate::spec::has_namespace(spec, kind) {
+        if !kinds.contains(&kind) {
             continue;
         }
         let name = namespaces::proc_name(kind);
@@ -41,16 +42,17 @@ pub fn target_namespaces(init_pid: i32, spec: &oci_spec::runtime::Spec) -> Resul
 /// What the exec'd process takes from the container's config besides its own process.
 #[derive(Clone, Copy, Default)]
 pub struct FromSpec<'a> {
-    /// The container's seccomp filter, and the config (a notifying filter's agent gets it).
-    pub seccomp: Option<(&'a Filter, &'a Spec)>,
+    /// The container's seccomp filter.
+    pub seccomp: Option<&'a Filter>,
+    /// The container's config, for a notifying filter (its agent gets the listener fd).
+    pub spec: Option<&'a Spec>,
     pub personality: Option<&'a LinuxPersonality>,
 }
 
 /// Forks the exec'd process; returns its pid once it has exec'd (or the error it hit).
 /// `state` renders the container's OCI state for a seccomp agent (notifying filters).
 pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, preserve_fds: u32, cgroup: Option<&Manager>, from_spec: FromSpec, state: &dyn Fn() -> String) -> Result<i32> {
-    let seccomp = from_spec.seccomp;
-    let filter = seccomp.map(|(f, _)| f);
+    let filter = from_spec.seccomp;
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)")?;
     let (parent, child) = channel::pair()?;
     // As at create: v1 cgroups joined by the child itself, a v2 one at the fork.
@@ -88,7 +90,7 @@ pub fn spawn(joins: Vec<Join>, process: &Process, console: Option<OwnedFd>, pres
                     return Ok(pid);
                 }
                 Some((Msg::SeccompFd, fd)) => {
-                    let spec = seccomp.map(|(_, s)| s).ok_or_else(|| Error::Other("seccomp notify fd without a filter".into()))?;
+                    let spec = from_spec.spec.filter(|_| filter.is_some()).ok_or_else(|| Error::Other("seccomp notify fd without a filter".into()))?;
                     if let Err(e) = super::launch::forward_seccomp_fd(spec, pid, &state(), fd) {
                         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                         let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);

@@ -220,6 +220,20 @@ impl Filter {
         }
     }
 
+    /// A BPF program's instructions and load flags, to keep for later (the exec record, see
+    /// `container::exec_record`); None for a libseccomp context.
+    pub(crate) fn bpf_parts(&self) -> Option<(&[libc::sock_filter], u32)> {
+        match &self.prog {
+            Prog::Bpf(prog) => Some((prog, self.load_flags)),
+            Prog::Lib(_) => None,
+        }
+    }
+
+    /// A filter from what [`Filter::bpf_parts`] gave.
+    pub(crate) fn from_bpf(prog: Vec<libc::sock_filter>, notify: bool, load_flags: u32, unknown: Vec<String>) -> Filter {
+        Filter { prog: Prog::Bpf(prog), notify, load_flags, unknown }
+    }
+
     /// Whether this filter is a BPF program from the cache (or made for it).
     pub fn is_bpf(&self) -> bool {
         matches!(self.prog, Prog::Bpf(_))

@@ -10,12 +10,13 @@ use skiff_core::{ExecOptions, Runtime, Status};
 use super::absolute_opt;
 use crate::cli::ExecArgs;
 
-/// `exec`: [`Runtime::load`] + [`skiff_core::Container::exec`]; exits with the process's status.
+/// `exec`: [`Runtime::load_for_exec`] (the container's exec record, not its whole config) +
+/// [`skiff_core::container::ExecTarget::exec`]; exits with the process's status.
 pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
     if a.process.is_none() && a.command.is_empty() {
         bail!("exec: a COMMAND (or --process FILE) is required after the container id");
     }
-    let container = rt.load(&a.id)?;
+    let container = rt.load_for_exec(&a.id)?;
     skiff_core::timing::mark("exec: load state");
     match container.status() {
         Status::Stopped => bail!("cannot exec in a stopped container"),
@@ -26,7 +27,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs) -> Result<i32> {
     }
     let process = match &a.process {
         Some(path) => read_process(path)?,
-        None => process_from_args(container.rec.spec.process().as_ref(), a)?,
+        None => process_from_args(container.process(), a)?,
     };
     let opts = ExecOptions {
         pid_file: absolute_opt(&a.pid_file)?,
@@ -117,8 +118,7 @@ fn empty_caps() -> LinuxCapabilities {
 
 /// `CAP_SYS_ADMIN`, `SYS_ADMIN` or `sys_admin`.
 fn parse_cap(name: &str) -> Result<Capability> {
-    serde_json::from_value(serde_json::Value::String(name.to_string()))
-        .map_err(|_| anyhow::anyhow!("unknown capability {name}"))
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| anyhow::anyhow!("unknown capability {name}"))
 }
 
 /// Sets `K=V`, replacing an earlier `K=` (the last one wins, as in runc's final environment).
@@ -137,7 +137,9 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
         None => (s, None),
     };
     let uid = u.parse().with_context(|| format!("parsing {u:?} as int for uid failed"))?;
-    let gid = g.map(|g| g.parse().with_context(|| format!("parsing {g:?} as int for gid failed"))).transpose()?;
+    let gid = g
+        .map(|g| g.parse().with_context(|| format!("parsing {g:?} as int for gid failed")))
+        .transpose()?;
     Ok((uid, gid))
 }
 
