@@ -526,8 +526,24 @@ fn runc_does_the_same() {
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let b = counter_bundle();
     let id = unique_id("crrunc");
+    let _cleanup = ForceDelete(&runc, id.clone());
     let dir = tempfile::tempdir().unwrap();
     let (pid, _out) = checkpoint_restore(&runc, &id, &b, dir.path());
     runc.ok(&["delete", "--force", &id]);
     assert!(gone(pid));
+}
+
+/// Force-deletes a container on the way out, also when the test fails (runc's root is ours).
+struct ForceDelete<'a>(&'a Rt<'a>, String);
+
+impl Drop for ForceDelete<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .cmd(&["delete", "--force", &self.1])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
