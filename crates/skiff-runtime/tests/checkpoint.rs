@@ -279,6 +279,8 @@ fn restored_counter_goes_on_where_it_was_and_exec_ps_delete_work() {
     // Its own pid namespace came back: the counting shell is pid 1 in there; exec joins it.
     let cmdline = sk.ok(&["exec", &id, "cat", "/proc/1/cmdline"]);
     assert!(cmdline.contains("while true"), "{cmdline:?}");
+    // ... through the exec record restore writes, as create does.
+    assert!(rt.state_dir(&id).join("exec.rec").exists());
     let ps = sk.ok(&["ps", "--format", "json", &id]);
     assert!(ps.contains(&pid.to_string()), "{ps}");
     let mut pids: Vec<i32> = serde_json::from_str(&ps).unwrap();

@@ -233,7 +233,11 @@ impl Runtime {
         if let Some(p) = &opts.pid_file {
             crate::container::write_pid_file(p, pid)?;
         }
-        // No exec record is written: exec reads the full state, complete for a restored container.
+        // The exec record, as create writes it (without one exec reads the full state).
+        match crate::seccomp::cache::for_spec(spec, self.store.root()) {
+            Ok(filter) => crate::container::exec_record::write(&self.store, &rec, filter.as_ref()),
+            Err(e) => tracing::debug!("exec record of {id}: {e}"),
+        }
         cleanup.armed = false;
         let Some(signals) = signals else { return Ok(0) };
         let code = supervise::wait(&signals, pid, None);
