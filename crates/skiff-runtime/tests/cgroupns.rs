@@ -79,7 +79,11 @@ fn cgroup_mount_has_one_read_only_dir_per_hierarchy() {
     let rt = Runtime::new();
     let l = CgroupLayout::detect();
     // v1 and hybrid: a directory per hierarchy; pure v2: the cgroup2 directory at the top.
-    let (memory, pids) = if l.is_v2() { ("/sys/fs/cgroup", "/sys/fs/cgroup") } else { ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids") };
+    let (memory, pids) = if l.is_v2() {
+        ("/sys/fs/cgroup", "/sys/fs/cgroup")
+    } else {
+        ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids")
+    };
     let script = format!(
         "ls /sys/fs/cgroup; echo ==; ls {memory}/ | grep -c -e limit_in_bytes -e '^memory.max$'; \
          cat {pids}/cgroup.procs | wc -l; \

@@ -225,7 +225,10 @@ fn bad_resources_leave_nothing_behind() {
     ];
     // A controller the host lacks: net_cls (never on pure v2; not mounted on this CI host).
     if CgroupLayout::detect().mount_of("net_cls").is_none() {
-        cases.push((json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}], "network": {"classID": 7}}), "linux.resources.network.classID"));
+        cases.push((
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}], "network": {"classID": 7}}),
+            "linux.resources.network.classID",
+        ));
     } else {
         eprintln!("net_cls is mounted here: no missing controller to request");
     }

@@ -118,7 +118,10 @@ impl User {
 
     /// Where the user's runtime starts: each delegated cgroup, or its leaf on pure v2.
     fn start_cgroups(&self) -> Vec<PathBuf> {
-        self.delegated.iter().map(|d| if d.join("session").is_dir() { d.join("session") } else { d.clone() }).collect()
+        self.delegated
+            .iter()
+            .map(|d| if d.join("session").is_dir() { d.join("session") } else { d.clone() })
+            .collect()
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -159,7 +162,14 @@ impl User {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", format!("/home/{}", self.name))
             .env("USER", &self.name)
-            .env("DELEGATED", self.start_cgroups().iter().map(|d| d.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "))
+            .env(
+                "DELEGATED",
+                self.start_cgroups()
+                    .iter()
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
