@@ -114,10 +114,16 @@ impl Drop for Rt {
                 .stderr(Stdio::null())
                 .status();
         }
-        // Reap what we adopted as subreaper.
-        while let Ok(s) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            if s == nix::sys::wait::WaitStatus::StillAlive {
-                break;
+        // Reap what we adopted as subreaper, by pid: a waitpid(-1) would also collect the
+        // runtimes other test threads are still waiting for (their wait then fails, ECHILD).
+        let me = std::process::id().to_string();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("").to_string();
+            let ours = ["skiff-runtime", "runc"].contains(&field("Name:").as_str());
+            if field("PPid:") == me && field("State:").starts_with('Z') && !ours {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             }
         }
     }
