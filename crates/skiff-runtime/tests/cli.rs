@@ -93,12 +93,17 @@ fn features_is_valid_json() {
 }
 
 #[test]
-fn unimplemented_commands_fail_clearly() {
-    for sub in ["checkpoint", "restore"] {
-        let o = run(&[sub, "c1"], None);
-        assert_eq!(o.status.code(), Some(1), "{sub}");
-        assert!(stderr(&o).contains(&format!("{sub}: not implemented yet")), "{}", stderr(&o));
-    }
+fn checkpoint_and_restore_without_a_container_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let root = root.to_str().unwrap();
+    let o = run(&["--root", root, "checkpoint", "c1"], Some(dir.path()));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("container c1 does not exist"), "{}", stderr(&o));
+    // restore reads the bundle's config first: there is none in this directory.
+    let o = run(&["--root", root, "restore", "c1"], Some(dir.path()));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
 }
 
 #[test]
@@ -118,9 +123,9 @@ fn errors_go_to_stderr_and_json_log() {
     assert!(last["time"].as_str().unwrap().ends_with('Z'));
 
     // Text format, without --log: the logrus line on stderr.
-    let o = run(&["checkpoint", "x"], None);
+    let o = run(&["--root", dir.path().join("root").to_str().unwrap(), "checkpoint", "x"], None);
     let err = stderr(&o);
-    assert!(err.starts_with("time=\"") && err.contains(" level=error msg=\"checkpoint: not implemented yet\""), "{err}");
+    assert!(err.starts_with("time=\"") && err.contains(" level=error msg=\"container x does not exist\""), "{err}");
 }
 
 #[test]
