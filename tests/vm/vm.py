@@ -230,8 +230,9 @@ mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t mqueue mqueue /dev/mqueue
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs tmpfs /run
+# / is a tmpfs already; no tmpfs over /tmp or /run: the executables may live there (a
+# checkout under /tmp) and would be hidden.
+chmod 1777 /tmp
 ip link set lo up
 hostname skiff-vm
 for m in $(cat /vm/modules); do insmod "/vm/ko/$m" 2>&1 | sed "s,^,vm: insmod $m: ,"; done
