@@ -125,7 +125,7 @@ impl Runtime {
             created: created.clone(),
             owner: String::new(),
             cgroup_paths: manager.paths.clone(),
-            cgroup_created: missing_dirs(&manager.paths),
+            cgroup_created: crate::container::create::missing_dirs(&manager.paths),
             init_pid: 0,
             init_start: 0,
         };
@@ -260,16 +260,6 @@ fn read_descriptors(images: &Path) -> Result<Vec<String>> {
     }
 }
 
-/// The directories among `paths` and their ancestors that do not exist yet, parents first.
-fn missing_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in paths {
-        let start = out.len();
-        out.extend(p.ancestors().take_while(|a| !a.exists()).map(Path::to_path_buf));
-        out[start..].reverse();
-    }
-    out
-}
 
 /// criu's `--cgroup-root` values: the container's cgroup, relative to each hierarchy's root.
 /// One default when it is the same everywhere (the usual case), else one per v1 hierarchy.

@@ -285,8 +285,8 @@ impl Runtime {
 }
 
 /// The directories among `paths` and their ancestors that do not exist yet, parents first:
-/// what making the cgroup will create.
-fn missing_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// what making the cgroup will create (restore records them the same way).
+pub(crate) fn missing_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         let start = out.len();

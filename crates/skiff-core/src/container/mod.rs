@@ -4,7 +4,7 @@
 //! `exec.rs`, `pause.rs` (pause, resume), `events.rs` (stats, events). The CLI and the engine
 //! both call this API.
 
-mod create;
+pub(crate) mod create;
 mod events;
 mod exec;
 pub mod exec_record;
