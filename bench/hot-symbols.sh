@@ -2,9 +2,15 @@
 # Regenerate crates/skiff-runtime/hot-symbols.txt: the functions skiff-runtime calls while it
 # runs, creates, starts, execs into, lists and deletes a container, in order of first call.
 # build.rs hands the list to the linker (--symbol-ordering-file), which places those functions
-# together so a start faults in few text pages (peak RSS). Rerun after big code changes; a stale
-# list costs memory, never correctness.  Usage: bench/hot-symbols.sh   (root)
+# together so a start faults in few text pages (peak RSS). A stale list costs memory, never
+# correctness. It goes stale when code moves, and wholesale when a crate's dependencies, the
+# profile or rustc change: symbol names carry a hash of those (issue 13: 3.0 -> 3.9 MB exec).
+# Usage: bench/hot-symbols.sh           regenerate the list (root)
+#        bench/hot-symbols.sh --check   only say how much of the list the binary still has;
+#                                       exit 1 under 90%
 set -euo pipefail
+CHECK=0
+if [ "${1:-}" = "--check" ]; then CHECK=1; fi
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 WORK="$(mktemp -d /tmp/skiff-hot.XXXXXX)"
@@ -35,6 +41,20 @@ with open(sys.argv[2], "w") as out:
             out.write(f"{m.group(1)} {m.group(3)}\n")
 PY
 cut -d' ' -f1 "$WORK/funcs" > "$WORK/addrs"
+if [ "$CHECK" = 1 ]; then
+    python3 - "$WORK/funcs" "$ROOT/crates/skiff-runtime/hot-symbols.txt" <<'PY'
+import sys
+have = {line.split()[1] for line in open(sys.argv[1])}
+listed = [l.strip() for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+found = sum(1 for n in listed if n in have)
+pct = 100 * found / max(1, len(listed))
+print(f"hot-symbols.txt: {found} of {len(listed)} listed functions are in the binary ({pct:.0f}%)")
+if pct < 90:
+    print("stale: regenerate it with bench/hot-symbols.sh")
+    sys.exit(1)
+PY
+    exit $?
+fi
 
 scripts/mkrootfs.sh "$WORK/bundle/rootfs" >/dev/null
 cd "$WORK/bundle"
