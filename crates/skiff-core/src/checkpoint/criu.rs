@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::CgroupMode;
+use super::CriuFlags;
 use crate::error::{Error, Result};
 
 /// The oldest criu we drive: 3.14 restores cgroup2 freezers (runc asks the same of it).
@@ -32,11 +32,7 @@ pub const EXT_NETNS: &str = "extRootNetNS";
 pub struct Common {
     pub images: PathBuf,
     pub work: PathBuf,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub cgroup_mode: CgroupMode,
+    pub flags: CriuFlags,
     /// `--ext-mount-map KEY:VALUE` pairs (dump: mount point, name in the image; restore: name
     /// in the image, host path to bind).
     pub ext_mounts: Vec<(String, String)>,
@@ -86,16 +82,16 @@ fn common_args(args: &mut Vec<OsString>, c: &Common, log: &str) {
     push(args, "--log-file", log);
     args.push("-v4".into());
     for (flag, on) in [
-        ("--tcp-established", c.tcp_established),
-        ("--ext-unix-sk", c.ext_unix_sk),
-        ("--shell-job", c.shell_job),
-        ("--file-locks", c.file_locks),
+        ("--tcp-established", c.flags.tcp_established),
+        ("--ext-unix-sk", c.flags.ext_unix_sk),
+        ("--shell-job", c.flags.shell_job),
+        ("--file-locks", c.flags.file_locks),
     ] {
         if on {
             args.push(flag.into());
         }
     }
-    args.push(format!("--manage-cgroups={}", c.cgroup_mode.criu_value()).into());
+    args.push(format!("--manage-cgroups={}", c.flags.manage_cgroups_mode.criu_value()).into());
     for (k, v) in &c.ext_mounts {
         push(args, "--ext-mount-map", format!("{k}:{v}"));
     }
@@ -236,6 +232,7 @@ pub fn log_errors(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::CgroupMode;
 
     fn strings(args: &[OsString]) -> Vec<String> {
         args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
@@ -254,8 +251,11 @@ mod tests {
         let d = Dump {
             common: Common {
                 ext_mounts: vec![("/data".into(), "/data".into()), ("/proc/kcore".into(), "/proc/kcore".into())],
-                file_locks: true,
-                tcp_established: true,
+                flags: CriuFlags {
+                    file_locks: true,
+                    tcp_established: true,
+                    ..CriuFlags::default()
+                },
                 ..common()
             },
             pid: 42,
@@ -314,7 +314,13 @@ mod tests {
             (CgroupMode::Ignore, Some("--manage-cgroups=ignore")),
         ] {
             let d = Dump {
-                common: Common { cgroup_mode: mode, ..common() },
+                common: Common {
+                    flags: CriuFlags {
+                        manage_cgroups_mode: mode,
+                        ..CriuFlags::default()
+                    },
+                    ..common()
+                },
                 ..Dump::default()
             };
             let args = strings(&dump_args(&d));
@@ -327,8 +333,11 @@ mod tests {
         let r = Restore {
             common: Common {
                 ext_mounts: vec![("/data".into(), "/srv/data".into())],
-                shell_job: true,
-                ext_unix_sk: true,
+                flags: CriuFlags {
+                    shell_job: true,
+                    ext_unix_sk: true,
+                    ..CriuFlags::default()
+                },
                 ..common()
             },
             root: "/run/skiff/c1/criu-root".into(),

@@ -86,11 +86,7 @@ impl Runtime {
             common: Common {
                 images: opts.image_path.clone(),
                 work: work.clone(),
-                tcp_established: opts.tcp_established,
-                ext_unix_sk: opts.ext_unix_sk,
-                shell_job: opts.shell_job,
-                file_locks: opts.file_locks,
-                cgroup_mode: opts.manage_cgroups_mode,
+                flags: opts.flags,
                 ext_mounts,
             },
             pid,

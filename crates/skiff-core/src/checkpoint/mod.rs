@@ -67,6 +67,16 @@ impl std::str::FromStr for CgroupMode {
     }
 }
 
+/// The criu options `checkpoint` and `restore` share (runc's flags of the same names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CriuFlags {
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub manage_cgroups_mode: CgroupMode,
+}
+
 /// Options of `checkpoint`.
 #[derive(Debug, Clone, Default)]
 pub struct CheckpointOptions {
@@ -79,13 +89,9 @@ pub struct CheckpointOptions {
     /// Images of a previous pre-dump, relative to `image_path` (`../pre`).
     pub parent_path: Option<PathBuf>,
     pub leave_running: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
     /// Memory only; the container keeps running.
     pub pre_dump: bool,
-    pub manage_cgroups_mode: CgroupMode,
+    pub flags: CriuFlags,
 }
 
 /// Options of `restore`.
@@ -101,11 +107,7 @@ pub struct RestoreOptions {
     pub pid_file: Option<PathBuf>,
     /// Return once restored; else wait for the init and return its exit status.
     pub detach: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub manage_cgroups_mode: CgroupMode,
+    pub flags: CriuFlags,
 }
 
 /// In a container's init, after pivot_root: stdio fds that are the host's /dev/null (an engine

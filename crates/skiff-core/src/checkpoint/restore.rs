@@ -187,11 +187,7 @@ impl Runtime {
             common: Common {
                 images: opts.image_path.clone(),
                 work: work.clone(),
-                tcp_established: opts.tcp_established,
-                ext_unix_sk: opts.ext_unix_sk,
-                shell_job: opts.shell_job,
-                file_locks: opts.file_locks,
-                cgroup_mode: opts.manage_cgroups_mode,
+                flags: opts.flags,
                 ext_mounts,
             },
             root: criu_root.clone(),
@@ -259,7 +255,6 @@ fn read_descriptors(images: &Path) -> Result<Vec<String>> {
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
-
 
 /// criu's `--cgroup-root` values: the container's cgroup, relative to each hierarchy's root.
 /// One default when it is the same everywhere (the usual case), else one per v1 hierarchy.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use skiff_core::checkpoint::{CgroupMode, CheckpointOptions, RestoreOptions};
+use skiff_core::checkpoint::{CgroupMode, CheckpointOptions, CriuFlags, RestoreOptions};
 use skiff_core::Runtime;
 
 use super::{absolute, absolute_opt};
@@ -22,10 +22,17 @@ fn image_path(a: &CriuArgs) -> Result<PathBuf> {
     absolute(a.image_path.as_deref().unwrap_or(std::path::Path::new("checkpoint")))
 }
 
-fn cgroup_mode(a: &CriuArgs) -> Result<CgroupMode> {
-    Ok(match &a.manage_cgroups_mode {
-        Some(m) => m.parse()?,
-        None => CgroupMode::default(),
+/// The flags `checkpoint` and `restore` share.
+fn criu_flags(a: &CriuArgs) -> Result<CriuFlags> {
+    Ok(CriuFlags {
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
+        shell_job: a.shell_job,
+        file_locks: a.file_locks,
+        manage_cgroups_mode: match &a.manage_cgroups_mode {
+            Some(m) => m.parse()?,
+            None => CgroupMode::default(),
+        },
     })
 }
 
@@ -59,12 +66,8 @@ pub fn checkpoint(g: &Global, rt: &Runtime, a: &CheckpointArgs) -> Result<i32> {
         // Relative to the image path, as criu wants it: left as given.
         parent_path: a.parent_path.clone(),
         leave_running: a.leave_running,
-        tcp_established: a.criu.tcp_established,
-        ext_unix_sk: a.criu.ext_unix_sk,
-        shell_job: a.criu.shell_job,
-        file_locks: a.criu.file_locks,
         pre_dump: a.pre_dump,
-        manage_cgroups_mode: cgroup_mode(&a.criu)?,
+        flags: criu_flags(&a.criu)?,
     };
     rt.checkpoint(&a.id, &opts)?;
     Ok(0)
@@ -84,11 +87,7 @@ pub fn restore(g: &Global, rt: &Runtime, a: &RestoreArgs) -> Result<i32> {
         console_socket: absolute_opt(&a.console_socket)?,
         pid_file: absolute_opt(&a.pid_file)?,
         detach: a.detach,
-        tcp_established: a.criu.tcp_established,
-        ext_unix_sk: a.criu.ext_unix_sk,
-        shell_job: a.criu.shell_job,
-        file_locks: a.criu.file_locks,
-        manage_cgroups_mode: cgroup_mode(&a.criu)?,
+        flags: criu_flags(&a.criu)?,
     };
     Ok(rt.restore(&a.id, &opts)?)
 }
