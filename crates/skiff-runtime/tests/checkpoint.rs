@@ -412,6 +412,66 @@ fn foreground_restore_exits_with_the_status() {
     assert_no_leftovers(&rt, &id);
 }
 
+/// prestart and createRuntime hooks run on restore as in runc: once criu has made the
+/// namespaces, before the processes resume, with the restored init's pid in a `creating`
+/// state. A failing one fails the restore and leaves nothing.
+#[test]
+fn restore_runs_prestart_and_create_runtime_hooks() {
+    let Some(criu) = setup() else { return };
+    let rt = Runtime::new();
+    let sk = Rt::skiff(&rt, &criu);
+    let mut cfg = base_config(&["sh", "-c", COUNTER]);
+    let b = Bundle::new(&cfg);
+    let bundle = b.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("img");
+    let img_s = img.to_str().unwrap();
+    let id = unique_id("crhook");
+    let (r, w) = pipe();
+    sk.run_with(&["run", "-d", "--bundle", bundle, &id], (&r, &w)).unwrap();
+    drop(w);
+    Out::new(r).numbers(2);
+    sk.ok(&["checkpoint", "--image-path", img_s, "--leave-running", &id]);
+    rt.ok(&["delete", "--force", &id]);
+
+    // Each hook logs its name, the state's status and pid, and that pid's mount namespace.
+    let log = dir.path().join("hooks.log");
+    let hook = |name: &str| {
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+            "read s; pid=$(echo \"$s\" | sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); \
+             st=$(echo \"$s\" | grep -o '\"status\":\"[a-z]*\"'); \
+             echo {name} $st $pid $(readlink /proc/$pid/ns/pid) >> {}", log.display())]})
+    };
+    cfg["hooks"] = serde_json::json!({"prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")]});
+    b.write_config(&cfg);
+    let (r, w) = pipe();
+    sk.run_with(&["restore", "-d", "--image-path", img_s, "--bundle", bundle, &id], (&r, &w))
+        .unwrap();
+    drop(w);
+    let mut out = Out::new(r);
+    out.numbers(2);
+    let pid = sk.pid(&id);
+    let pidns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let want: Vec<String> = ["prestart", "createRuntime"]
+        .iter()
+        .map(|n| format!("{n} \"status\":\"creating\" {pid} {}", pidns.display()))
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), want, "{text}");
+    assert_ne!(pidns, std::fs::read_link("/proc/self/ns/pid").unwrap(), "the hook saw the host's pid namespace");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(gone(pid));
+    assert_no_leftovers(&rt, &id);
+
+    // A createRuntime hook that fails: the restore fails naming it; nothing is left.
+    cfg["hooks"] = serde_json::json!({"createRuntime": [{"path": "/bin/false"}]});
+    b.write_config(&cfg);
+    let e = sk.fails(&["restore", "-d", "--image-path", img_s, "--bundle", bundle, &id]);
+    assert!(e.contains("createRuntime[0]") && e.contains("/bin/false"), "{e}");
+    assert_no_leftovers(&rt, &id);
+    assert!(!sk.ok(&["list", "-q"]).lines().any(|l| l == id));
+}
+
 #[test]
 fn errors_are_clear_and_leave_nothing() {
     let Some(criu) = setup() else { return };

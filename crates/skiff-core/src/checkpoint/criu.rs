@@ -69,6 +69,8 @@ pub struct Restore {
     pub inherit_fds: Vec<(i32, String)>,
     /// `--cgroup-root` values: `[controller:]/path` (a bare path is the default for all).
     pub cgroup_roots: Vec<String>,
+    /// `--action-script`: the script that runs the restore's hooks (`hooks.rs`).
+    pub action_script: Option<PathBuf>,
 }
 
 fn push(args: &mut Vec<OsString>, flag: &str, value: impl Into<OsString>) {
@@ -135,6 +137,9 @@ pub fn restore_args(r: &Restore) -> Vec<OsString> {
     }
     for root in &r.cgroup_roots {
         push(&mut args, "--cgroup-root", root);
+    }
+    if let Some(script) = &r.action_script {
+        push(&mut args, "--action-script", script);
     }
     args
 }
@@ -344,6 +349,7 @@ mod tests {
             pidfile: "/run/skiff/c1/restore.pid".into(),
             inherit_fds: vec![(1, "pipe:[123]".into()), (5, EXT_NETNS.into())],
             cgroup_roots: vec!["/skiff/c1".into()],
+            action_script: Some("/run/skiff/c1/criu-action.sh".into()),
         };
         let line = strings(&restore_args(&r)).join(" ");
         assert_eq!(
@@ -351,7 +357,7 @@ mod tests {
             "restore --images-dir /img --work-dir /work --log-file restore.log -v4 --ext-unix-sk --shell-job \
              --manage-cgroups=soft --ext-mount-map /data:/srv/data --root /run/skiff/c1/criu-root --restore-detached \
              --restore-sibling --pidfile /run/skiff/c1/restore.pid --inherit-fd fd[1]:pipe:[123] \
-             --inherit-fd fd[5]:extRootNetNS --cgroup-root /skiff/c1"
+             --inherit-fd fd[5]:extRootNetNS --cgroup-root /skiff/c1 --action-script /run/skiff/c1/criu-action.sh"
         );
     }
 

@@ -14,6 +14,7 @@
 
 mod criu;
 mod dump;
+mod hooks;
 mod restore;
 
 use std::path::{Path, PathBuf};

@@ -17,13 +17,13 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use super::criu::{self, Common, Restore};
-use super::{bind_mounts, cgroup_binds, criu_failed, ensure_dir, netns_path, RestoreOptions, DESCRIPTORS};
+use super::{bind_mounts, cgroup_binds, criu_failed, ensure_dir, hooks, netns_path, RestoreOptions, DESCRIPTORS};
 use crate::cgroups::{Cgroups, Manager};
 use crate::container::{Container, Runtime};
 use crate::error::{Error, Result};
 use crate::process::supervise;
 use crate::spec::Bundle;
-use crate::state::{self, Intent, Record, STATE_FILE};
+use crate::state::{self, Intent, Record, Status, STATE_FILE};
 
 /// Where criu sees the rootfs, in the container's state dir.
 const CRIU_ROOT: &str = "criu-root";
@@ -183,6 +183,7 @@ impl Runtime {
             }
             None => None,
         };
+        let mut bridge = if hooks::wanted(spec) { Some(hooks::Bridge::new(&dir)?) } else { None };
         let args = criu::restore_args(&Restore {
             common: Common {
                 images: opts.image_path.clone(),
@@ -194,15 +195,33 @@ impl Runtime {
             pidfile: pidfile.clone(),
             inherit_fds,
             cgroup_roots: cgroup_roots(&cgroups, &manager),
+            action_script: bridge.as_ref().map(|b| b.script().to_path_buf()),
         });
         let join = cgroup_procs(&manager)?;
         let signals = if opts.detach { None } else { Some(supervise::block()?) };
         tracing::debug!("running {} {:?}", opts.criu.display(), args);
-        let status = run_criu(&opts.criu, &args, &join, &bundle.rootfs, &criu_root);
+        let hook_state = |pid: i32| {
+            let mut s = intent.oci_state(id);
+            (s.pid, s.status, s.annotations) = (pid, Status::Creating, spec.annotations().clone().unwrap_or_default());
+            serde_json::to_string(&s).unwrap_or_default()
+        };
+        let mut hook_failure = None;
+        let mut serve_hooks = |wait| {
+            if let Some(Err(e)) = bridge.as_mut().map_or(Ok(None), |b| b.serve(wait, spec, hook_state))? {
+                hook_failure = Some(e);
+            }
+            Ok(())
+        };
+        let hooks_served: Option<&mut dyn FnMut(std::time::Duration) -> Result<()>> = if hooks::wanted(spec) { Some(&mut serve_hooks) } else { None };
+        let status = run_criu(&opts.criu, &args, &join, &bundle.rootfs, &criu_root, hooks_served);
+        drop(bridge);
         drop(netns);
         drop(join);
         let _ = std::fs::remove_dir(&criu_root);
         let status = status?;
+        if let Some(e) = hook_failure {
+            return Err(e);
+        }
         if !status.success() {
             return Err(criu_failed("restore", status, &work.join(criu::RESTORE_LOG)));
         }
@@ -293,7 +312,16 @@ fn cgroup_procs(m: &Manager) -> Result<Vec<OwnedFd>> {
 /// Runs criu: first (in the child) it joins the cgroups, takes a mount namespace of its own
 /// (slave to ours: nothing it mounts reaches the host) and binds the rootfs at `criu_root`.
 /// criu shares our stdio: `--inherit-fd fd[N]` names our fd N.
-fn run_criu(criu: &Path, args: &[std::ffi::OsString], join: &[OwnedFd], rootfs: &Path, criu_root: &Path) -> Result<std::process::ExitStatus> {
+/// Runs criu until it exits; with `meanwhile`, polls criu and calls it with a slice of time to
+/// wait in (the restore's hooks are served there).
+fn run_criu(
+    criu: &Path,
+    args: &[std::ffi::OsString],
+    join: &[OwnedFd],
+    rootfs: &Path,
+    criu_root: &Path,
+    meanwhile: Option<&mut dyn FnMut(std::time::Duration) -> Result<()>>,
+) -> Result<std::process::ExitStatus> {
     let cstr = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Criu(format!("path with a NUL byte: {}", p.display())));
     let src = cstr(rootfs)?;
     let dst = cstr(criu_root)?;
@@ -328,5 +356,18 @@ fn run_criu(criu: &Path, args: &[std::ffi::OsString], join: &[OwnedFd], rootfs: 
             Ok(())
         });
     }
-    cmd.status().map_err(|e| Error::Criu(format!("cannot run criu ({}): {e}", criu.display())))
+    let mut child = cmd.spawn().map_err(|e| Error::Criu(format!("cannot run criu ({}): {e}", criu.display())))?;
+    let Some(meanwhile) = meanwhile else {
+        return child.wait().map_err(|e| Error::Criu(format!("wait for criu: {e}")));
+    };
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| Error::Criu(format!("wait for criu: {e}")))? {
+            return Ok(status);
+        }
+        if let Err(e) = meanwhile(std::time::Duration::from_millis(20)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    }
 }
