@@ -208,6 +208,12 @@ pub fn top(e: &Engine, a: TopArgs) -> Result<i32> {
         cmd.args(&a.ps_args);
     }
     let out = cmd.args(["-p", &list]).output().map_err(|x| fail(format!("ps: {x}")))?;
+    // A `ps` that refuses the options (busybox's has no -p) is an error, as in Docker, not
+    // an empty list.
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(fail(format!("ps: {}: {}", out.status, err.trim())));
+    }
     print!("{}", String::from_utf8_lossy(&out.stdout).replace("USER ", "UID  "));
     Ok(0)
 }
