@@ -205,15 +205,24 @@ fn http_get_soon(addr: &str, path: &str) -> String {
     panic!("GET http://{addr}{path}: {last}");
 }
 
-/// A static UDP echo server for the busybox image (busybox has no UDP server applet).
+/// A static UDP echo server for the busybox image (busybox has no UDP server applet), built
+/// once into cargo's target tmp dir and reused while newer than its source (tests/vm/ci.sh
+/// builds it on the host for the guest, which has no compiler).
 fn udp_echo() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/udp-echo.c");
-        let out = dir.join(format!("udp-echo-{}", std::process::id()));
-        let st = Command::new("cc").args(["-static", "-O2", "-o"]).arg(&out).arg(&src).status().expect("cc");
+        let out = dir.join("udp-echo");
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        if mtime(&out).is_some() && (mtime(&src).is_none() || mtime(&out) >= mtime(&src)) {
+            return out;
+        }
+        let tmp = dir.join(format!("udp-echo-{}", std::process::id()));
+        let st = Command::new("cc").args(["-static", "-O2", "-o"]).arg(&tmp).arg(&src).status().expect("cc");
         assert!(st.success(), "building {} (cc -static needs libc6-dev)", src.display());
+        // Atomic: concurrent test binaries each build one, the last rename wins, all equal.
+        std::fs::rename(&tmp, &out).expect("place udp-echo");
         out
     })
 }

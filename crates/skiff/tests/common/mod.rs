@@ -175,6 +175,13 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Whether this machine has the pure cgroup v2 layout (one cgroup2 mount at /sys/fs/cgroup),
+/// as the tests/vm guest's v2 layout; false on v1 and hybrid hosts, where the v1 controllers
+/// hold the limits.
+pub fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 /// The cgroup file `name` of container `id` (v1 `controller/skiff-ID/name`, or v2 `skiff-ID/name`).
 pub fn cgroup_file(id: &str, controller: &str, name: &str) -> Option<String> {
     let v1 = PathBuf::from("/sys/fs/cgroup").join(controller).join(format!("skiff-{id}")).join(name);
