@@ -1,38 +1,103 @@
 #!/bin/sh
-# The runtime's integration tests that depend on the kernel and the cgroup layout, run again in
-# a QEMU guest (tests/vm/vm.py) on Debian's 6.1 kernel: once on pure cgroup v2 with every
-# controller, once on pure cgroup v1. This host's own hybrid layout and kernel are covered by
-# the host run of the same tests.
-#   SKIFF_VM_TESTS    the test targets of skiff-runtime to run (default below)
-#   SKIFF_VM_LAYOUTS  the layouts (default: v2 v1)
-#   SKIFF_VM=0        skips the guest runs
+# The tests that depend on the kernel and the cgroup layout, run again in a QEMU guest
+# (tests/vm/vm.py) on Debian's 6.1 kernel: once on pure cgroup v2 with every controller, once
+# on pure cgroup v1. This host's own hybrid layout and kernel are covered by the host run of
+# the same tests. One guest per layout runs the runtime's tests, then the engine's.
+#   SKIFF_VM_TESTS             the test targets of skiff-runtime to run (default below)
+#   SKIFF_VM_ENGINE_TESTS_V2   the engine's test targets on v2, as PACKAGE:TARGET (default
+#                              below: overlay, veth/bridge/nftables, containers with limits)
+#   SKIFF_VM_ENGINE_TESTS_V1   the same on v1 (default: skiff:run, whose limits depend on the
+#                              layout; networks and overlay do not)
+#   SKIFF_VM_LAYOUTS           the layouts (default: v2 v1)
+#   SKIFF_VM=0                 skips the guest runs
+# Not for the guest: tests that need a registry or the internet (registry*, bad_input's pull),
+# podman/docker interop, and the tty tests (their typed input is timed for a real CPU).
 set -eu
 cd "$(dirname "$0")/../.."
 if [ "${SKIFF_VM:-1}" = 0 ]; then echo "vm: skipped (SKIFF_VM=0)"; exit 0; fi
 TESTS="${SKIFF_VM_TESTS:-lifecycle devices resources pause_events cgroupns rootless}"
+ENGINE_V2="${SKIFF_VM_ENGINE_TESTS_V2-skiff-net:netlink skiff-net:nft skiff-image:overlay skiff:images skiff:files skiff:run skiff:network}"
+ENGINE_V1="${SKIFF_VM_ENGINE_TESTS_V1-skiff:run}"
 LAYOUTS="${SKIFF_VM_LAYOUTS:-v2 v1}"
-args=""
-for t in $TESTS; do args="$args --test $t"; done
-# shellcheck disable=SC2086
-exes=$(cargo test --profile ci -p skiff-runtime $args --no-run --message-format=json 2>/dev/null | python3 -c '
+
+# The test executables of package $1 for the targets $2... (built if needed).
+test_exes() {
+    pkg=$1
+    shift
+    args=""
+    for t in "$@"; do args="$args --test $t"; done
+    # shellcheck disable=SC2086
+    cargo test --profile ci -p "$pkg" $args --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["executable"])')
+        print(m["executable"])'
+}
+
+# "PACKAGE:TARGET ..." -> the executables, one cargo call per package.
+engine_exes() {
+    for pkg in $(for pt in "$@"; do echo "${pt%%:*}"; done | sort -u); do
+        targets=""
+        for pt in "$@"; do [ "${pt%%:*}" = "$pkg" ] && targets="$targets ${pt#*:}"; done
+        # shellcheck disable=SC2086
+        test_exes "$pkg" $targets
+    done
+}
+
+# shellcheck disable=SC2086
+exes=$(test_exes skiff-runtime $TESTS)
 [ -n "$exes" ] || { echo "vm: no test executables built" >&2; exit 1; }
+# shellcheck disable=SC2086
+exes_v2=$(engine_exes $ENGINE_V2)
+# shellcheck disable=SC2086
+exes_v1=$(engine_exes $ENGINE_V1)
 # The rootless tests make a throwaway user (useradd, userdel), become it (setpriv) and map its
 # delegated ids (the setuid newuidmap/newgidmap): the guest gets the host's, where present.
 files="--file target/ci/skiff-runtime"
 for f in /usr/bin/setpriv /usr/sbin/useradd /usr/sbin/userdel /usr/bin/newuidmap /usr/bin/newgidmap; do
     if [ -e "$f" ]; then files="$files --file $f"; fi
 done
-plan=""
-for e in $exes; do plan="$plan $e --test-threads=2 ;;"; done
+if [ -n "$exes_v2$exes_v1" ]; then
+    # The engine's tests run the built skiff (the monitor and DNS server beside it), on the
+    # busybox image the tests import from cargo's target tmp dir (made here when the host run
+    # did not); network.rs's static UDP echo server is built there too (no compiler in the
+    # guest). nft for skiff-net's table, iproute2's ip and procps's ps (`skiff top`) where
+    # busybox's applets lack options the tests and skiff use; GNU tar for archive listings;
+    # util-linux's script for run.rs's pty (SIGWINCH).
+    cargo build --profile ci -q -p skiff -p skiff-monitor -p skiff-dns --bins
+    tmp=target/tmp
+    mkdir -p "$tmp"
+    if [ ! -f "$tmp/busybox-rootfs.tar" ]; then
+        bb=$(mktemp -d)
+        sh scripts/mkrootfs.sh "$bb/rootfs" >/dev/null
+        tar -C "$bb/rootfs" -cf "$tmp/busybox-rootfs.tar.$$" .
+        mv "$tmp/busybox-rootfs.tar.$$" "$tmp/busybox-rootfs.tar"
+        rm -rf "$bb"
+    fi
+    src=crates/skiff/tests/data/udp-echo.c
+    if [ ! -f "$tmp/udp-echo" ] || [ "$src" -nt "$tmp/udp-echo" ]; then
+        cc -static -O2 -o "$tmp/udp-echo.$$" "$src"
+        mv "$tmp/udp-echo.$$" "$tmp/udp-echo"
+    fi
+    files="$files --file target/ci/skiff --file target/ci/skiff-monitor --file target/ci/skiff-dns"
+    files="$files --file $tmp/busybox-rootfs.tar --file $tmp/udp-echo"
+    for f in /usr/sbin/nft /usr/sbin/ip /usr/bin/ps /usr/bin/tar /usr/bin/script; do
+        if [ -e "$f" ]; then files="$files --file $f"; fi
+    done
+fi
 rc=0
 for layout in $LAYOUTS; do
-    echo "== vm: $layout: $TESTS"
+    # Timeouts: about twice a guest's time on a loaded 2-core host (v2 ~6 min, v1 ~3).
+    case $layout in
+    v2) engine=$exes_v2 names=$ENGINE_V2 timeout=720 ;;
+    v1) engine=$exes_v1 names=$ENGINE_V1 timeout=480 ;;
+    *) engine="" names="" timeout=600 ;;
+    esac
+    plan=""
+    for e in $exes $engine; do plan="$plan $e --test-threads=2 ;;"; done
+    echo "== vm: $layout: skiff-runtime: $TESTS; engine: ${names:-none}"
     # shellcheck disable=SC2086
-    python3 tests/vm/vm.py --layout "$layout" --timeout 600 $files -- $plan || rc=1
+    python3 tests/vm/vm.py --layout "$layout" --timeout "$timeout" $files -- $plan || rc=1
 done
 exit $rc
