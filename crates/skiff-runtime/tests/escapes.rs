@@ -117,13 +117,6 @@ fn proc_exe_of_exec_children_is_out_of_reach() {
     assert!(std::fs::read(BIN).unwrap() == before, "the runtime binary changed");
 }
 
-/// The open fds of a process, seen from the host, sorted.
-fn fds_of(pid: i64) -> Vec<u32> {
-    let mut v: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
-    v.sort();
-    v
-}
-
 /// Runs `exec -d` and returns the exec'd process's pid.
 fn exec_detached(rt: &Runtime, b: &Bundle, extra: &[&str], id: &str, fd3: Option<&std::fs::File>) -> i64 {
     let pid_file = b.path().join(format!("exec-{}.pid", unique_id("p")));
@@ -160,14 +153,14 @@ fn no_runtime_fd_reaches_the_container() {
     let id = unique_id("fds");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let init = rt.state(&id)["pid"].as_i64().unwrap();
-    assert_eq!(fds_of(init), vec![0, 1, 2], "init");
+    assert_eq!(fds_once_execd(init), vec![0, 1, 2], "init");
     let pid = exec_detached(&rt, &b, &[], &id, None);
-    assert_eq!(fds_of(pid), vec![0, 1, 2], "exec");
+    assert_eq!(fds_once_execd(pid), vec![0, 1, 2], "exec");
     kill_exec(pid);
     // A preserved fd passes; nothing else does.
     let extra = tempfile::tempfile().unwrap();
     let pid = exec_detached(&rt, &b, &["--preserve-fds", "1"], &id, Some(&extra));
-    assert_eq!(fds_of(pid), vec![0, 1, 2, 3], "exec --preserve-fds 1");
+    assert_eq!(fds_once_execd(pid), vec![0, 1, 2, 3], "exec --preserve-fds 1");
     kill_exec(pid);
     rt.ok(&["delete", "--force", &id]);
     assert_no_leftovers(&rt, &id);

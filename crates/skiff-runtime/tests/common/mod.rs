@@ -237,6 +237,21 @@ pub fn assert_no_leftovers(rt: &Runtime, id: &str) {
     assert!(!mi.contains(id), "mounts of {id} left behind");
 }
 
+/// The open fds of a container process, seen from the host (so the listing opens nothing in
+/// it), sorted, once it has exec'd the container's program: `run -d` and `exec -d` return when
+/// the process has been told to go, as runc's do, a moment before it has closed the runtime's
+/// fds and exec'd.
+pub fn fds_once_execd(pid: i64) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().starts_with("skiff") {
+        assert!(std::time::Instant::now() < deadline, "pid {pid} never exec'd the container's program");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut v: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    v.sort();
+    v
+}
+
 /// Waits for a file to appear with content (a container writing into its rootfs).
 pub fn wait_for_file(p: &Path) -> String {
     for _ in 0..500 {

@@ -299,17 +299,6 @@ fn exec_under_an_old_allow_list_profile() {
     }
 }
 
-/// The open fds of a process, seen from the host (so the listing opens nothing in it), sorted.
-fn fds_of(pid: i64) -> Vec<u32> {
-    let mut v: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    v.sort();
-    v
-}
-
 /// CVE-2024-21626 with the filter loaded early (no no_new_privs) under a profile without
 /// close_range: an fd the caller leaks into `run` (fd 3, not close-on-exec) still does not reach
 /// the container's program, and nor does any fd of the runtime's.
@@ -347,7 +336,7 @@ fn fds_are_closed_before_an_old_profile_goes_on() {
         .unwrap();
     assert!(status.success(), "run -d: {}", std::fs::read_to_string(err.path()).unwrap_or_default());
     let init = rt.state(&id)["pid"].as_i64().unwrap();
-    let fds = fds_of(init);
+    let fds = fds_once_execd(init);
     rt.ok(&["delete", "--force", &id]);
     assert_no_leftovers(&rt, &id);
     assert_eq!(fds, vec![0, 1, 2], "the init's program holds more than stdio");
