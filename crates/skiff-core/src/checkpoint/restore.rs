@@ -206,13 +206,14 @@ impl Runtime {
             serde_json::to_string(&s).unwrap_or_default()
         };
         let mut hook_failure = None;
+        let with_hooks = bridge.is_some();
         let mut serve_hooks = |wait| {
             if let Some(Err(e)) = bridge.as_mut().map_or(Ok(None), |b| b.serve(wait, spec, hook_state))? {
                 hook_failure = Some(e);
             }
             Ok(())
         };
-        let hooks_served: Option<&mut dyn FnMut(std::time::Duration) -> Result<()>> = if hooks::wanted(spec) { Some(&mut serve_hooks) } else { None };
+        let hooks_served: Option<&mut dyn FnMut(std::time::Duration) -> Result<()>> = if with_hooks { Some(&mut serve_hooks) } else { None };
         let status = run_criu(&opts.criu, &args, &join, &bundle.rootfs, &criu_root, hooks_served);
         drop(bridge);
         drop(netns);
