@@ -84,6 +84,10 @@ fn processes(id: &str, marker: &str, base: &str) -> Vec<(i32, String)> {
     out
 }
 
+/// Held by each test here: `reap_all` reaps any child, so one test's would take the other's
+/// runtime from under its `wait`.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Reaps every exited child (orphaned container processes come to us: we are a subreaper).
 fn reap_all() {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -188,6 +192,7 @@ fn sigkill_during_create_or_run_leaves_nothing() {
     if skip() {
         return;
     }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tries = env_u64("SKIFF_SIGKILL_TRIES").unwrap_or(DEFAULT_TRIES as u64) as usize;
     let seed = env_u64("SKIFF_SIGKILL_SEED").unwrap_or_else(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
@@ -329,6 +334,7 @@ fn a_create_in_progress_is_refused_and_a_dead_one_reclaimed() {
     if skip() {
         return;
     }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = Runtime::new();
     let id = unique_id("creating");
     let base = format!("skt-creating-{}", std::process::id());
