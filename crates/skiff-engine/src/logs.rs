@@ -68,16 +68,45 @@ fn emit(e: &Entry, opts: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) 
     w.write_all(e.log.as_bytes())
 }
 
+/// Reads the complete lines of `r`, from where it is, into `entries`; returns the bytes read.
+/// A last line still being written (no newline yet) is left for the next read.
+fn read_entries(r: &mut BufReader<&std::fs::File>, mut each: impl FnMut(Entry) -> std::io::Result<()>) -> std::io::Result<u64> {
+    let mut used = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = r.read_until(b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(used);
+        }
+        used += n as u64;
+        if let Ok(e) = serde_json::from_slice::<Entry>(&line) {
+            each(e)?;
+        }
+    }
+}
+
+fn inode(f: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().ok().map(|m| m.ino())
+}
+
 impl Engine {
     pub fn logs(&self, id: &str, opts: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         let path = self.layout.container(id).log(id);
         let mut entries = Vec::new();
+        // The current file stays open, and `-f` goes on from where this read ended: nothing
+        // written in between is lost.
+        let mut current: Option<(std::fs::File, u64)> = None;
         for f in files(&path) {
             let Ok(file) = std::fs::File::open(&f) else { continue };
-            for line in BufReader::new(file).lines().map_while(std::result::Result::ok) {
-                if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                    entries.push(e);
-                }
+            let used = read_entries(&mut BufReader::new(&file), |e| {
+                entries.push(e);
+                Ok(())
+            })
+            .map_err(|e| Error::io("read", &f, e))?;
+            if f == path {
+                current = Some((file, used));
             }
         }
         let skip = opts.tail.map_or(0, |t| entries.len().saturating_sub(t));
@@ -89,41 +118,25 @@ impl Engine {
         if !opts.follow {
             return Ok(());
         }
-        // Follow the current file from its end until the container stops.
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(_) => return Ok(()),
-        };
-        let mut pos = file.seek(SeekFrom::End(0)).map_err(|e| Error::io("seek", &path, e))?;
-        let mut partial = String::new();
+        // Follow until the container stops: a rotated file is read to its end before the new
+        // one is taken up from its start.
         loop {
             let running = self.load(id).map(|r| r.state.status.is_active()).unwrap_or(false);
-            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if len < pos {
-                // Rotated: start over on the new file.
-                file = match std::fs::File::open(&path) {
-                    Ok(f) => f,
-                    Err(_) => return Ok(()),
-                };
-                pos = 0;
+            if let Some((file, pos)) = &mut current {
+                file.seek(SeekFrom::Start(*pos)).map_err(|e| Error::io("seek", &path, e))?;
+                *pos += read_entries(&mut BufReader::new(&*file), |e| {
+                    emit(&e, opts, out, err)?;
+                    out.flush()
+                })
+                .map_err(io)?;
             }
-            file.seek(SeekFrom::Start(pos)).map_err(|e| Error::io("seek", &path, e))?;
-            let mut r = BufReader::new(&file);
-            loop {
-                let mut line = String::new();
-                let n = r.read_line(&mut line).map_err(|e| Error::io("read", &path, e))?;
-                if n == 0 {
-                    break;
-                }
-                pos += n as u64;
-                partial.push_str(&line);
-                if partial.ends_with('\n') {
-                    if let Ok(e) = serde_json::from_str::<Entry>(&partial) {
-                        emit(&e, opts, out, err).map_err(io)?;
-                        out.flush().map_err(io)?;
-                    }
-                    partial.clear();
-                }
+            let renewed = match std::fs::File::open(&path) {
+                Ok(f) if current.as_ref().and_then(|(c, _)| inode(c)) != inode(&f) => Some(f),
+                _ => None,
+            };
+            if let Some(f) = renewed {
+                current = Some((f, 0));
+                continue;
             }
             if !running {
                 return Ok(());

@@ -413,6 +413,15 @@ fn logs_options_and_rotation() {
     // -f follows until the container stops.
     s.ok(&["run", "-d", "--name", "fl", "busybox", "sh", "-c", "echo a; sleep 0.5; echo b"]);
     assert_eq!(s.ok(&["logs", "-f", "fl"]), "a\nb\n");
+    // -f across rotations: every line once, in order (a rotated file is read to its end).
+    s.ok(&[
+        "run", "-d", "--name", "rot", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+        "for i in $(seq 1 100); do echo r-$i; usleep 15000; done",
+    ]);
+    let want: String = (1..=100).map(|i| format!("r-{i}\n")).collect();
+    assert_eq!(s.ok(&["logs", "-f", "rot"]), want);
+    let p = s.inspect("rot", "{{.LogPath}}");
+    assert!(std::path::Path::new(&format!("{p}.1")).exists(), "the log never rotated");
 }
 
 #[test]
