@@ -9,7 +9,7 @@ use nix::unistd::ForkResult;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, Process, Spec};
 
 use super::channel::{self, Channel, Msg};
-use super::init::{exit_now, unsafe_fork};
+use super::init::{exit_now, fork_reporting_pid};
 use super::setup;
 use crate::cgroups::Manager;
 use crate::seccomp::Filter;
@@ -136,18 +136,14 @@ fn first_child(chan: Channel, joins: &[Join], process: &Process, console: Option
         let _ = chan.send(&Msg::Error(e.to_string()));
         exit_now(1);
     }
-    match unsafe_fork() {
-        Ok(ForkResult::Child) => {
+    match fork_reporting_pid(&chan) {
+        Ok(()) => {
             let err = match prepare(process, console, seccomp, preserve_fds, &chan) {
                 Ok(program) => setup::exec(process, &program, preserve_fds, seccomp),
                 Err(e) => e,
             };
             let _ = chan.send(&Msg::Error(err.to_string()));
             exit_now(127)
-        }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = chan.send(&Msg::InitPid(child.as_raw()));
-            exit_now(0)
         }
         Err(e) => {
             let _ = chan.send(&Msg::Error(format!("fork: {e}")));

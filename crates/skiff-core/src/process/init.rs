@@ -60,15 +60,34 @@ pub fn stage1(a: InitArgs, runtime: nix::unistd::Pid) -> ! {
         let _ = a.chan.send(&Msg::Error(e.to_string()));
         exit_now(1);
     }
-    match unsafe_fork() {
-        Ok(ForkResult::Child) => stage2(a),
-        Ok(ForkResult::Parent { child }) => {
-            let _ = a.chan.send(&Msg::InitPid(child.as_raw()));
-            exit_now(0)
-        }
+    match fork_reporting_pid(&a.chan) {
+        Ok(()) => stage2(a),
         Err(e) => {
             let _ = a.chan.send(&Msg::Error(format!("fork container init: {e}")));
             exit_now(1)
+        }
+    }
+}
+
+/// Forks the process that goes on talking on `chan`: the parent reports the child's pid
+/// (`InitPid`) and exits; returns in the child only, once that report is sent. The child
+/// waits for its parent's end of a pipe to close, so the runtime always hears the pid before
+/// anything the child says: a child that ran ahead of a descheduled parent used to send
+/// `Ready` first (seen under load).
+pub(crate) fn fork_reporting_pid(chan: &Channel) -> nix::Result<()> {
+    let (wait, done) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    match unsafe_fork()? {
+        ForkResult::Parent { child } => {
+            let _ = chan.send(&Msg::InitPid(child.as_raw()));
+            // Closes `done`: the child goes on.
+            exit_now(0)
+        }
+        ForkResult::Child => {
+            drop(done);
+            let mut b = [0u8; 1];
+            // EOF once the parent has exited (a byte never comes).
+            while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&wait, &mut b) {}
+            Ok(())
         }
     }
 }
