@@ -221,6 +221,14 @@ struct Net {
     ip_forward: String,
     /// (iptables binary, table, `-S` lines) before the tests.
     rules_before: Vec<(String, String, BTreeSet<String>)>,
+    /// `nft list tables` before: iptables-nft makes a table just by listing it.
+    tables_before: BTreeSet<String>,
+}
+
+fn nft_tables() -> BTreeSet<String> {
+    let mut c = Command::new("nft");
+    c.args(["list", "tables"]).stdin(Stdio::null());
+    run_timeout(c, Duration::from_secs(30)).map(|d| d.stdout.lines().map(str::to_string).collect()).unwrap_or_default()
 }
 
 fn iptables_rules(bin: &str, table: &str) -> BTreeSet<String> {
@@ -232,6 +240,7 @@ fn iptables_rules(bin: &str, table: &str) -> BTreeSet<String> {
 impl Net {
     fn new() -> Net {
         let pid = std::process::id();
+        let tables_before = nft_tables();
         let mut rules_before = Vec::new();
         for bin in ["iptables", "ip6tables"] {
             if which(bin).is_some() {
@@ -246,6 +255,7 @@ impl Net {
             prefix: format!("10.231.{}.", 20 + pid % 200),
             ip_forward: fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default(),
             rules_before,
+            tables_before,
         }
     }
 
@@ -300,6 +310,19 @@ impl Net {
             let left: Vec<String> = iptables_rules(bin, table).into_iter().filter(|l| !before.contains(l) && ours(l)).collect();
             if !left.is_empty() {
                 problems.push(format!("{bin} -t {table}: could not remove {left:?}"));
+            }
+        }
+        // The iptables tables that listing (or netavark) made, empty now: as they were, absent.
+        for t in nft_tables().difference(&self.tables_before) {
+            let f: Vec<&str> = t.split_whitespace().collect();
+            if let ["table", family @ ("ip" | "ip6"), name @ ("filter" | "nat" | "mangle")] = f[..] {
+                let bin = if family == "ip" { "iptables" } else { "ip6tables" };
+                if iptables_rules(bin, name).iter().any(|l| l.starts_with("-A ")) {
+                    continue;
+                }
+                let mut c = Command::new("nft");
+                c.args(["delete", "table", family, name]).stdin(Stdio::null());
+                let _ = run_timeout(c, Duration::from_secs(30));
             }
         }
         if fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default() != self.ip_forward {
