@@ -173,6 +173,20 @@ fn udp_echo(c: &Container, port: u16) -> std::thread::JoinHandle<()> {
     })
 }
 
+/// Attaches with host ports picked free just before, picking again (up to 5 times) when one
+/// was taken in between (an ephemeral port, free when picked, is any connection's to take).
+fn attach_on_free_ports(pid: i32, protos: &[Proto], options: impl Fn(&[u16]) -> Options) -> (Attached, Vec<u16>) {
+    for _ in 0..5 {
+        let ports: Vec<u16> = protos.iter().map(|&p| free_port(Some(LOCALHOST), p).expect("port")).collect();
+        match attach(pid, &options(&ports)) {
+            Ok(a) => return (a, ports),
+            Err(Error::Conflict(m)) => eprintln!("picking other ports: {m}"),
+            Err(e) => panic!("attach: {e:?}"),
+        }
+    }
+    panic!("attach: the picked host ports were taken 5 times over");
+}
+
 fn forwards_tcp_and_udp(b: Backend) {
     if !available(b) {
         return;
@@ -180,32 +194,30 @@ fn forwards_tcp_and_udp(b: Backend) {
     let mut c = Container::new();
     let tcp = tcp_echo(&c, 8080);
     let udp = udp_echo(&c, 8081);
-    let (ht, hu) = (
-        free_port(Some(LOCALHOST), Proto::Tcp).expect("port"),
-        free_port(Some(LOCALHOST), Proto::Udp).expect("port"),
-    );
-    let ports = vec![
-        PortMap {
-            host_ip: Some(LOCALHOST),
-            host_port: ht,
-            container_port: 8080,
-            proto: Proto::Tcp,
-        },
-        PortMap {
-            host_ip: None,
-            host_port: hu,
-            container_port: 8081,
-            proto: Proto::Udp,
-        },
-    ];
     // Host loopback allowed: without it both helpers lose UDP replies to clients on the host
     // itself (slirp4netns: podman #4586; pasta: the gateway source it gives host-local clients
     // is only mapped back without --no-map-gw). See the module doc.
-    let o = Options {
-        allow_host_loopback: true,
-        ..opts(b, ports)
-    };
-    let a = attach(c.pid(), &o).expect("attach");
+    let (a, hosts) = attach_on_free_ports(c.pid(), &[Proto::Tcp, Proto::Udp], |p| {
+        let ports = vec![
+            PortMap {
+                host_ip: Some(LOCALHOST),
+                host_port: p[0],
+                container_port: 8080,
+                proto: Proto::Tcp,
+            },
+            PortMap {
+                host_ip: None,
+                host_port: p[1],
+                container_port: 8081,
+                proto: Proto::Udp,
+            },
+        ];
+        Options {
+            allow_host_loopback: true,
+            ..opts(b, ports)
+        }
+    });
+    let (ht, hu) = (hosts[0], hosts[1]);
     assert_eq!(a.backend, b);
     assert!(a.pid_start > 0 && !gone(&a), "{a:?}");
 
@@ -323,14 +335,16 @@ fn container_end_ends_helper(b: Backend) {
         return;
     }
     let mut c = Container::new();
-    let hp = free_port(Some(LOCALHOST), Proto::Tcp).expect("port");
-    let ports = vec![PortMap {
-        host_ip: Some(LOCALHOST),
-        host_port: hp,
-        container_port: 80,
-        proto: Proto::Tcp,
-    }];
-    let a = attach(c.pid(), &opts(b, ports)).expect("attach");
+    let (a, hosts) = attach_on_free_ports(c.pid(), &[Proto::Tcp], |p| {
+        let ports = vec![PortMap {
+            host_ip: Some(LOCALHOST),
+            host_port: p[0],
+            container_port: 80,
+            proto: Proto::Tcp,
+        }];
+        opts(b, ports)
+    });
+    let hp = hosts[0];
     assert!(!gone(&a));
     c.stop();
     assert!(wait_gone(&a, Duration::from_secs(6)), "helper outlived the container: {a:?}");
