@@ -17,17 +17,29 @@
 # what this measures (same kernel, same layout, same emulated CPU for all three). The guest
 # has 2 vCPUs and 2 GB, no network. Not part of CI.
 #
-# Usage: bench/vm.sh [--no-build] [ITERATIONS]   (root; default 30 iterations, ~4 min)
+# Usage: bench/vm.sh [--no-build] [--no-aslr] [ITERATIONS]   (root; default 30 iterations, ~4 min)
 #   --no-build: use target/release/skiff-runtime as it is (otherwise `cargo build --release
-#   -p skiff-runtime` first). Needs qemu-system-x86 and the apt source for the 6.1 kernel
-#   package (see tests/vm/vm.py), runc, crun, busybox-static and a C compiler with static libc.
+#   -p skiff-runtime` first).
+#   --no-aslr: turn off address space randomisation in the guest (its sysctl; the host is not
+#   touched). QEMU 7.2's TCG finds translated code by virtual address, so with ASLR every
+#   process has its code translated afresh: a cost of the emulator, growing with the code a
+#   program runs, that no real CPU has. Without ASLR translations are reused across processes.
+# Needs qemu-system-x86 and the apt source for the 6.1 kernel package (see tests/vm/vm.py),
+# runc, crun, busybox-static and a C compiler with static libc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=1
-if [ "${1:-}" = "--no-build" ]; then BUILD=0; shift; fi
+ASLR=2
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0; shift ;;
+        --no-aslr) ASLR=0; shift ;;
+        *) break ;;
+    esac
+done
 N=30
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then N=$1; shift; fi
-[ $# -eq 0 ] || { echo "usage: bench/vm.sh [--no-build] [ITERATIONS]" >&2; exit 2; }
+[ $# -eq 0 ] || { echo "usage: bench/vm.sh [--no-build] [--no-aslr] [ITERATIONS]" >&2; exit 2; }
 RUNC=/usr/sbin/runc
 CRUN=/usr/bin/crun
 [ -x "$RUNC" ] && [ -x "$CRUN" ] || { echo "needs $RUNC and $CRUN (apt-get install runc crun)" >&2; exit 1; }
@@ -60,6 +72,8 @@ PY
 )
 cat > "$WORK/guest.sh" <<EOF
 # bench/vm.sh's guest side (busybox sh): a checked run per runtime, then the timed loop.
+echo $ASLR > /proc/sys/kernel/randomize_va_space
+echo "guest: kernel.randomize_va_space=\$(cat /proc/sys/kernel/randomize_va_space)"
 W=3
 N=$N
 rc=0
@@ -87,7 +101,7 @@ echo "   $("$SKIFF" --version | head -1); $("$RUNC" --version | head -1); $("$CR
 status=0
 python3 tests/vm/vm.py --layout v2 --timeout 1800 --file "$SKIFF" --file "$RUNC" --file "$CRUN" --file "$WORK" \
     -- sh "$WORK/guest.sh" > "$WORK/console.log" 2>&1 || status=$?
-grep -E '^(vm: kernel|CHECK)' "$WORK/console.log" || true
+grep -E '^(vm: kernel|CHECK|guest: )' "$WORK/console.log" || true
 if [ "$status" != 0 ]; then
     echo "vm.sh: the guest failed (vm.py exit $status); its console:" >&2
     grep -v '^BENCH ' "$WORK/console.log" | tail -40 >&2
