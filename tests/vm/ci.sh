@@ -11,7 +11,8 @@
 #   SKIFF_VM_LAYOUTS           the layouts (default: v2 v1)
 #   SKIFF_VM=0                 skips the guest runs
 # Not for the guest: tests that need a registry or the internet (registry*, bad_input's pull),
-# podman/docker interop, and the tty tests (their typed input is timed for a real CPU).
+# podman/docker interop, the tty tests (their typed input is timed for a real CPU), and
+# network.rs's fifty containers at once (IPAM's locking; over 100 s under TCG).
 set -eu
 cd "$(dirname "$0")/../.."
 if [ "${SKIFF_VM:-1}" = 0 ]; then echo "vm: skipped (SKIFF_VM=0)"; exit 0; fi
@@ -95,7 +96,15 @@ for layout in $LAYOUTS; do
     *) engine="" names="" timeout=600 ;;
     esac
     plan=""
-    for e in $exes $engine; do plan="$plan $e --test-threads=2 ;;"; done
+    for e in $exes $engine; do
+        # Fifty containers at once test IPAM's locking, not the kernel: under TCG they took
+        # over 100 s of the guest's time. The host run keeps them.
+        case $(basename "$e") in
+        network-*) skip="--skip fifty_containers_started_at_once" ;;
+        *) skip="" ;;
+        esac
+        plan="$plan $e --test-threads=2 $skip ;;"
+    done
     echo "== vm: $layout: skiff-runtime: $TESTS; engine: ${names:-none}"
     # shellcheck disable=SC2086
     python3 tests/vm/vm.py --layout "$layout" --timeout "$timeout" $files -- $plan || rc=1
