@@ -68,7 +68,8 @@ fn emit(e: &Entry, opts: &LogOptions, out: &mut dyn Write, err: &mut dyn Write) 
     w.write_all(e.log.as_bytes())
 }
 
-/// Reads the complete lines of `r`, from where it is, into `entries`; returns the bytes read.
+/// Hands each entry of the complete lines of `r`, from where it is, to `each`; returns the
+/// bytes read.
 /// A last line still being written (no newline yet) is left for the next read.
 fn read_entries(r: &mut BufReader<&std::fs::File>, mut each: impl FnMut(Entry) -> std::io::Result<()>) -> std::io::Result<u64> {
     let mut used = 0;

@@ -10,7 +10,6 @@ use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 
 use nix::unistd::{fork, ForkResult};
 
@@ -134,12 +133,7 @@ impl Engine {
         // The log exists once `start` returns, as Docker's json-file does: the monitor opens
         // it only after it has reported the container started, and `logs -f` may come first.
         let log = dir.log(&rec.id);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .open(&log)
-            .map_err(|e| Error::io("create", &log, e))?;
+        skiff_monitor::create_log(&log).map_err(|e| Error::io("create", &log, e))?;
         skiff_core::timing::mark("engine: OCI config made");
         let (init, monitor) = self.spawn(rec, opts, config, &plan)?;
         skiff_core::timing::mark("engine: monitor reports the container started");

@@ -5,6 +5,7 @@
 mod io;
 pub mod jsonlog;
 mod log;
+pub use log::create as create_log;
 pub mod proto;
 pub mod run;
 mod server;

@@ -16,16 +16,22 @@ pub struct Log {
     pending: [Vec<u8>; 2],
 }
 
+/// Opens the json-file log for appending, made (0640) if missing: by the engine before the
+/// monitor runs (so it exists once `start` returns), and by the monitor.
+pub fn create(path: &std::path::Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
 const STREAMS: [&str; 2] = ["stdout", "stderr"];
 
 impl Log {
     pub fn open(path: PathBuf, max_size: u64, max_file: u32) -> std::io::Result<Log> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)?;
+        let file = create(&path)?;
         let size = file.metadata()?.len();
         Ok(Log {
             path,
