@@ -24,13 +24,20 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
     // and our mkdir below it (ENOENT): look again and retry.
     let mut attempts = 0;
     'again: loop {
+        // What vanished is not ours any more (and a later pass may make it again).
+        created.retain(|c| c.exists());
         let mut missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
         missing.reverse();
         for d in missing {
             match fs::create_dir(d) {
                 Ok(()) => {
                     created.push(d.to_path_buf());
-                    v1::init_cpuset(d)?;
+                    // A shared parent removed by a concurrent delete before its cpuset
+                    // values were in: go again.
+                    if !v1::init_cpuset(d)? && attempts < 1000 {
+                        attempts += 1;
+                        continue 'again;
+                    }
                 }
                 // Made concurrently by someone else: theirs, not ours.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}

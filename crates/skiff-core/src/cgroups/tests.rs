@@ -831,6 +831,40 @@ mod real {
             assert!(!h.mount.join(name.trim_start_matches('/')).exists());
         }
     }
+
+    /// The fake-tree test below, on the kernel: on v1 a shared parent we just made is empty
+    /// until its cpuset values are copied in, so a concurrent delete can remove it in that
+    /// window, and create used to fail with "write .../skiff/cpuset.cpus: No such file".
+    #[test]
+    fn real_create_survives_a_concurrent_delete_of_the_shared_parent() {
+        let Some(cg) = host() else { return };
+        let name = unique("skiff-test");
+        let top = cg.resolve(Some(&name), "top").unwrap();
+        let _g = Guard {
+            child: None,
+            created: top.create().unwrap(),
+        };
+        let worker = |c: &'static str| {
+            let m = cg.resolve(Some(&format!("{name}/{}/{c}", path::DEFAULT_PARENT)), c).unwrap();
+            // A failed create leaves nothing; returning (not panicking) lets the other worker
+            // finish and clean up before the test fails.
+            std::thread::spawn(move || -> Result<()> {
+                for _ in 0..150 {
+                    let created = m.create()?;
+                    remove(&created)?;
+                    remove_default_parents(&m.paths);
+                }
+                Ok(())
+            })
+        };
+        let (a, b) = (worker("a"), worker("b"));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        a.expect("create under a parent that comes and goes");
+        b.expect("create under a parent that comes and goes");
+        for p in &top.paths {
+            assert!(!p.join(path::DEFAULT_PARENT).exists(), "{} left behind", p.display());
+        }
+    }
 }
 
 /// Two containers made and deleted at once under the shared default parent: one's delete may

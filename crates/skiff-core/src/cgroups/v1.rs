@@ -14,13 +14,15 @@ fn is_v1_cpuset(dir: &Path) -> bool {
 
 /// A new v1 cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems`, and no task can join it
 /// (ENOSPC) until they are set. Copies each from the nearest ancestor that has it, as runc does.
-/// `dir` must be one we just created; its ancestors are only read.
-pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
+/// `dir` must be one we just created; its ancestors are only read. `Ok(false)`: `dir` was
+/// removed meanwhile. A shared parent we made is empty until this is done, so another
+/// container's delete may remove it (and its next create make it again) under us.
+pub(super) fn init_cpuset(dir: &Path) -> Result<bool> {
     let Some(parent) = dir.parent() else {
-        return Ok(());
+        return Ok(true);
     };
     if !is_v1_cpuset(parent) {
-        return Ok(());
+        return Ok(true);
     }
     for file in CPUSET_FILES {
         let own = dir.join(file);
@@ -29,6 +31,7 @@ pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
             Ok(_) => {}
             // A fake tree has no kernel to create the file; the copy below creates it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if vanished(&e) => return Ok(false),
             Err(e) => return Err(Error::io("read", own, e)),
         }
         wait_for_parent(parent, file);
@@ -51,6 +54,9 @@ pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
             )));
         };
         if let Err(e) = fs::write(&own, &value) {
+            if e.kind() == std::io::ErrorKind::NotFound || vanished(&e) {
+                return Ok(false);
+            }
             // The kernel wants a subset of the immediate parent's set; an empty parent we did
             // not create (and must not change) is the usual reason.
             let hint = if from != parent {
@@ -65,7 +71,12 @@ pub(super) fn init_cpuset(dir: &Path) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// ENODEV: the file was opened, then its cgroup was removed.
+fn vanished(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::libc::ENODEV)
 }
 
 /// A shared parent (the default `/skiff`) made a moment ago by a concurrent create is empty
