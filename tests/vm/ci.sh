@@ -21,38 +21,36 @@ ENGINE_V2="${SKIFF_VM_ENGINE_TESTS_V2-skiff-net:netlink skiff-net:nft skiff-imag
 ENGINE_V1="${SKIFF_VM_ENGINE_TESTS_V1-skiff:run}"
 LAYOUTS="${SKIFF_VM_LAYOUTS:-v2 v1}"
 
-# The test executables of package $1 for the targets $2... (built if needed).
-test_exes() {
-    pkg=$1
-    shift
-    args=""
-    for t in "$@"; do args="$args --test $t"; done
-    # shellcheck disable=SC2086
-    cargo test --profile ci -p "$pkg" $args --no-run --message-format=json 2>/dev/null | python3 -c '
-import json, sys
+# Every test and binary executable of the workspace, as "PACKAGE KIND TARGET PATH" lines. Built
+# the way the host run (`cargo test --workspace`) builds them, so after it this is a no-op: a
+# per-package build (`-p`) resolves features differently and rebuilt most of the tree (4-5
+# minutes of CI), and the guest would have tested other binaries than the host.
+artifacts=$(cargo test --workspace --profile ci --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, os, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["executable"])'
-}
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"][0] in ("test", "bin"):
+        pkg = os.path.basename(os.path.dirname(m["manifest_path"]))
+        print(pkg, m["target"]["kind"][0], m["target"]["name"], m["executable"])')
 
-# "PACKAGE:TARGET ..." -> the executables, one cargo call per package.
-engine_exes() {
-    for pkg in $(for pt in "$@"; do echo "${pt%%:*}"; done | sort -u); do
-        targets=""
-        for pt in "$@"; do [ "${pt%%:*}" = "$pkg" ] && targets="$targets ${pt#*:}"; done
-        # shellcheck disable=SC2086
-        test_exes "$pkg" $targets
+# The executables of "PACKAGE:TARGET ..." (integration tests).
+test_exes() {
+    for pt in "$@"; do
+        exe=$(echo "$artifacts" | awk -v p="${pt%%:*}" -v t="${pt#*:}" '$1 == p && $2 == "test" && $3 == t {print $4}')
+        [ -n "$exe" ] || { echo "vm: no test executable for $pt" >&2; exit 1; }
+        echo "$exe"
     done
 }
 
+runtime_targets=""
+for t in $TESTS; do runtime_targets="$runtime_targets skiff-runtime:$t"; done
 # shellcheck disable=SC2086
-exes=$(test_exes skiff-runtime $TESTS)
+exes=$(test_exes $runtime_targets)
 [ -n "$exes" ] || { echo "vm: no test executables built" >&2; exit 1; }
 # shellcheck disable=SC2086
-exes_v2=$(engine_exes $ENGINE_V2)
+exes_v2=$(test_exes $ENGINE_V2)
 # shellcheck disable=SC2086
-exes_v1=$(engine_exes $ENGINE_V1)
+exes_v1=$(test_exes $ENGINE_V1)
 # The rootless tests make a throwaway user (useradd, userdel), become it (setpriv) and map its
 # delegated ids (the setuid newuidmap/newgidmap): the guest gets the host's, where present.
 files="--file target/ci/skiff-runtime"
@@ -66,7 +64,6 @@ if [ -n "$exes_v2$exes_v1" ]; then
     # guest). nft for skiff-net's table, iproute2's ip and procps's ps (`skiff top`) where
     # busybox's applets lack options the tests and skiff use; GNU tar for archive listings;
     # util-linux's script for run.rs's pty (SIGWINCH).
-    cargo build --profile ci -q -p skiff -p skiff-monitor -p skiff-dns --bins
     tmp=target/tmp
     mkdir -p "$tmp"
     if [ ! -f "$tmp/busybox-rootfs.tar" ]; then
