@@ -32,6 +32,7 @@ fn exit(code: i32) -> ! {
 }
 
 fn main() {
+    skiff_core::process::abort_on_panic();
     let args: Vec<OsString> = std::env::args_os().collect();
     // The usual engine command lines skip clap (see fastcli); clap parses everything else.
     let cli = match fastcli::parse(&args).map(Ok).unwrap_or_else(|| cli::parse_from(args.clone())) {

@@ -31,6 +31,7 @@ pub fn fail(msg: impl Into<String>) -> Failure {
 }
 
 fn main() {
+    skiff_core::process::abort_on_panic();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

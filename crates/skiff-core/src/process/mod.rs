@@ -14,7 +14,18 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-/// Opens a pidfd for `pid`.
+/// Makes a panic abort the process, as the release profile's `panic = "abort"` does, whatever
+/// the profile. For the binaries' `main`: the `ci` profile must unwind (the test harness needs
+/// it), and a panic that unwound in a forked child of the runtime would run its parent's
+/// destructors (removing state dirs and cgroups that are not the child's to remove).
+pub fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}
+
 /// fork(2) into a cgroup v2 directory (`clone3` with `CLONE_INTO_CGROUP`, Linux ≥ 5.7): the
 /// child starts in `cgroup` without the migration that writing its pid into `cgroup.procs`
 /// costs (an RCU grace period under the global threadgroup lock, several milliseconds). On
@@ -92,6 +103,7 @@ pub(crate) fn split_join(m: Option<&crate::cgroups::Manager>) -> crate::error::R
     }
 }
 
+/// Opens a pidfd for `pid`.
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is shared.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
