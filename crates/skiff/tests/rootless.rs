@@ -408,11 +408,25 @@ fn rootless_network(backend: &str, choose: bool) {
     // A web server published on the host's 127.0.0.1, serving a file of a volume.
     let token = format!("served-by-{backend}-{}", std::process::id());
     u.ok(&["run", "--rm", "-v", "www:/www", "busybox", "sh", "-c", &format!("echo {token} > /www/file")]);
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:80");
-    u.ok(&[
-        "run", "-d", "--name", "web", "-p", &publish, "-v", "www:/www", "busybox", "httpd", "-f", "-p", "80", "-h", "/www",
-    ]);
+    // A port found free can be taken (as some connection's ephemeral port) before skiff binds
+    // it: then pick another.
+    let port = (0..5)
+        .find_map(|_| {
+            let port = free_port();
+            let publish = format!("127.0.0.1:{port}:80");
+            let args = ["run", "-d", "--name", "web", "-p", &publish, "-v", "www:/www", "busybox", "httpd", "-f", "-p", "80", "-h", "/www"];
+            let o = u.run(&args);
+            let err = text(&o.stderr);
+            if o.status.success() {
+                Some(port)
+            } else if err.contains("already allocated") || err.contains("in use") {
+                u.run(&["rm", "-f", "web"]);
+                None
+            } else {
+                panic!("rootless skiff {args:?} ({:?}): {err}", o.status.code())
+            }
+        })
+        .expect("five picked ports were all taken before use");
     assert_eq!(fetch(port, "/file"), format!("{token}\n"));
     assert_eq!(u.ok(&["port", "web"]), format!("80/tcp -> 127.0.0.1:{port}\n"));
     assert_eq!(u.ok(&["port", "web", "80"]), format!("127.0.0.1:{port}\n"));
