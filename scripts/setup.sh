@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="busybox-static runc crun nftables hyperfine uidmap procps libseccomp-dev pkg-config podman conmon containerd skopeo umoci netavark aardvark-dns iptables tini docker.io util-linux docker-registry apache2-utils openssl curl passt slirp4netns qemu-system-x86"
+PKGS="busybox-static runc crun nftables uidmap procps libseccomp-dev pkg-config podman conmon containerd skopeo umoci netavark aardvark-dns iptables tini docker.io util-linux docker-registry apache2-utils openssl curl passt slirp4netns qemu-system-x86"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
