@@ -169,15 +169,9 @@ impl Out {
     }
 }
 
-/// The counter's file (read again when caught between its truncation and its write).
+/// The running counter's number.
 fn count(b: &Bundle) -> u64 {
-    for _ in 0..100 {
-        if let Some(n) = std::fs::read_to_string(b.rootfs().join("tmp/count")).ok().and_then(|t| t.trim().parse().ok()) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("no count in {}", b.rootfs().join("tmp/count").display());
+    count_in(&b.rootfs().join("tmp/count"))
 }
 
 /// The counter file's text once its process is dumped: empty if the dump came between the

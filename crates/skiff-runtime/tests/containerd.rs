@@ -20,6 +20,7 @@
 mod common;
 
 use common::clients::*;
+use common::count_in;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -818,19 +819,7 @@ fn pause_and_resume() {
             "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done",
         );
         let count_file = d.rootfs(id).join("tmp/count");
-        let count = || -> u64 {
-            // Up to 10 s: under a loaded CI the detached task may take a while to get going.
-            for _ in 0..2000 {
-                if let Some(n) = std::fs::read_to_string(&count_file)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                {
-                    return n;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            panic!("{} never held a number", count_file.display());
-        };
+        let count = || count_in(&count_file);
         let c0 = count();
         wait_until("the counter to move", Duration::from_secs(20), || {
             count() > c0

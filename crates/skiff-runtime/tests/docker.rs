@@ -29,6 +29,7 @@
 mod common;
 
 use common::clients::*;
+use common::count_in;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -320,14 +321,7 @@ impl Daemon {
     /// The container's /tmp/count (a counter its script keeps writing), read through the
     /// merged rootfs on the host (works while the container is frozen).
     fn count(&self, name: &str) -> u64 {
-        let file = self.count_file(name);
-        for _ in 0..2000 {
-            if let Some(n) = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse().ok()) {
-                return n;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        panic!("{} never held a number", file.display());
+        count_in(&self.count_file(name))
     }
 
     fn count_file(&self, name: &str) -> PathBuf {

@@ -20,16 +20,9 @@ fn start(rt: &Runtime, script: &str) -> (Bundle, String) {
     (b, id)
 }
 
-/// The counter's value (the file may be caught mid-rewrite: retry).
+/// The running counter's number.
 fn count(b: &Bundle) -> u64 {
-    let p = b.rootfs().join("tmp/count");
-    for _ in 0..500 {
-        if let Some(n) = std::fs::read_to_string(&p).ok().and_then(|s| s.trim().parse().ok()) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("{} never held a number", p.display());
+    count_in(&b.rootfs().join("tmp/count"))
 }
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {

@@ -265,6 +265,20 @@ pub fn wait_for_file(p: &Path) -> String {
     panic!("{} never appeared", p.display());
 }
 
+/// The number a test's counter loop (`echo $i > FILE`) last wrote. The file is read again
+/// while it is caught between its truncation and its write, for up to 10 s (a detached task
+/// on a loaded CI may take a while to get going). A frozen or dumped counter may stay empty
+/// for good: read its raw text instead.
+pub fn count_in(file: &Path) -> u64 {
+    for _ in 0..2000 {
+        if let Some(n) = std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse().ok()) {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("{} never held a number", file.display());
+}
+
 /// Runs `cmd` in a new session with `slave` (a pty) as stdio and controlling terminal, as a
 /// shell on a terminal would be.
 pub fn on_controlling_tty<'a>(cmd: &'a mut Command, slave: &std::fs::File) -> &'a mut Command {
